@@ -1,0 +1,141 @@
+package schema
+
+// Instrumentation scope under which migtrace creates its tracers and meters.
+const ScopeName = "github.com/migtrace/migtrace"
+
+// Span names. Each side of a migration has one SpanMigration span; each
+// phase it runs is a child span named after the phase (Phase.String), so
+// the span names stay low-cardinality while reading like the D scripts.
+const (
+	SpanMigration = "migration"
+)
+
+// PhaseSpanName returns the name of the span that covers phase p.
+func PhaseSpanName(p Phase) string { return p.String() }
+
+// Span event names.
+const (
+	// EventTimeDataStage: one per Stage, on the destination's TimeData span.
+	EventTimeDataStage = "migration.time_data.stage"
+	// EventClockOffset: the destination's estimate of the wall-clock offset
+	// between the hosts, on its Sync span.
+	EventClockOffset = "migration.clock_offset"
+	// EventPrecopyRound: one per RAM push round, on the RAM push spans.
+	EventPrecopyRound = "migration.ram.round"
+	// EventBlackout: the guest's pause-to-resume time across both hosts, on
+	// the destination's Finish span.
+	EventBlackout = "migration.blackout"
+	// EventContinuity: the destination's check of the guest's own TSC ring
+	// at handoff, on its Finish span.
+	EventContinuity = "migration.guest.continuity"
+)
+
+// Attribute keys. Unsigned 64-bit values (guest TSC, TSC deltas, guest
+// frequency) do not fit OTel's int64 attributes; they are recorded as
+// base-10 strings, which is lossless and readable in Jaeger. Signed values
+// (hrtimes, boot_hrtime, durations in ns) are int64 attributes.
+const (
+	AttrMigrationID     = "migration.id"          // string, UUID shared by both sides
+	AttrRole            = "migration.role"        // string, Role.String
+	AttrPhase           = "migration.phase"       // string, Phase.String
+	AttrResult          = "migration.result"      // string, ResultSuccess or ResultFailure
+	AttrError           = "migration.error"       // string, error message
+	AttrErrorPhase      = "migration.error.phase" // string, phase that failed
+	AttrPeer            = "migration.peer"        // string, the other side's address
+	AttrInstance        = "migration.instance"    // string, instance name
+	AttrBackend         = "migration.vmm.backend" // string, "sim" or "kvm"
+	AttrMemoryBytes     = "migration.vmm.memory_bytes"
+	AttrProtocolVersion = "migration.protocol.version" // int
+
+	// Phase spans carry the host's monotonic clock at begin and end so that
+	// tables rebuilt from traces match DTrace's `timestamp` arithmetic.
+	AttrPhaseBeginNs = "migration.phase.begin_ns" // int64, host monotonic ns
+	AttrPhaseEndNs   = "migration.phase.end_ns"   // int64, host monotonic ns
+
+	AttrRAMBytes      = "migration.ram.bytes"       // int64, page payload bytes moved
+	AttrRAMWireBytes  = "migration.ram.wire_bytes"  // int64, bytes on the wire
+	AttrRAMPages      = "migration.ram.pages"       // int64, pages moved (zero pages included)
+	AttrRAMZeroPages  = "migration.ram.zero_pages"  // int64, pages sent as a zero marker
+	AttrRAMPaused     = "migration.ram.paused"      // bool, VM paused during the push
+	AttrRAMRounds     = "migration.ram.rounds"      // int64, pre-copy rounds in the phase
+	AttrRAMRound      = "migration.ram.round"       // int64, round index (event)
+	AttrRAMDirtyPages = "migration.ram.dirty_pages" // int64, pages still dirty after a round
+	AttrRAMRoundNs    = "migration.ram.round_ns"    // int64, round duration
+
+	AttrDowntimeNs      = "migration.downtime_ns"       // int64, source: pause to handoff
+	AttrBlackoutNs      = "migration.blackout_ns"       // int64, pause on source to resume on destination
+	AttrBlackoutErrorNs = "migration.blackout.error_ns" // int64, bound on AttrBlackoutNs's error
+
+	AttrTimeStage            = "migration.time.stage"                  // string, Stage.String
+	AttrGuestFreq            = "migration.time.guest_freq_hz"          // string (uint64)
+	AttrGuestTSC             = "migration.time.guest_tsc"              // string (uint64)
+	AttrBootHrtime           = "migration.time.boot_hrtime"            // int64 ns
+	AttrHrtime               = "migration.time.hrtime"                 // int64 ns, host hrtime of the data
+	AttrWallclock            = "migration.time.wallclock"              // string "SEC.NSEC"
+	AttrStageDurationNs      = "migration.time.duration_ns"            // int64 ns
+	AttrGuestTSCDelta        = "migration.time.guest_tsc_delta"        // string (uint64), vs previous stage
+	AttrBootHrtimeDelta      = "migration.time.boot_hrtime_delta"      // int64 ns, vs previous stage
+	AttrGuestUptimeNs        = "migration.time.guest_uptime_ns"        // int64 ns
+	AttrMigrateDeltaNs       = "migration.time.migrate_delta_ns"       // int64 ns, after clamping
+	AttrMigrateDeltaNegative = "migration.time.migrate_delta_negative" // bool
+	AttrVMMLatencyNs         = "migration.time.vmm_latency_ns"         // int64 ns, kernel stage
+
+	AttrClockOffsetNs      = "migration.clock.offset_ns"       // int64, destination minus source wall clock
+	AttrClockOffsetErrorNs = "migration.clock.offset_error_ns" // int64, error bound (half the best RTT)
+	AttrClockRTTNs         = "migration.clock.rtt_ns"          // int64, RTT of the kept sample
+	AttrClockSamples       = "migration.clock.samples"         // int64
+	AttrClockSkewCorrected = "migration.clock.skew_corrected"  // bool, offset applied to the delta
+
+	AttrTSCMonotonic       = "migration.guest.tsc_monotonic"       // bool
+	AttrTSCSamples         = "migration.guest.tsc_samples"         // int64
+	AttrContinuityErrorNs  = "migration.guest.continuity_error_ns" // int64, median, when measurable
+	AttrTSCOffsetHonoured  = "migration.vmm.tsc_offset_honoured"   // bool
+	AttrMemoryChecksumOK   = "migration.guest.memory_checksum_ok"  // bool
+	AttrDeviceStateMatches = "migration.guest.device_state_ok"     // bool
+)
+
+// Values of AttrResult.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+)
+
+// Metric names and units (OTel conventions: seconds for durations, UCUM
+// units, no _total suffix; the Prometheus exporter adds suffixes).
+const (
+	MetricPhaseDuration    = "migration.phase.duration"     // histogram, s; attrs role, phase
+	MetricRAMTransferred   = "migration.ram.transferred"    // counter, By; attrs role, paused
+	MetricMigrations       = "migration.migrations"         // counter, {migration}; attrs role, result
+	MetricDowntime         = "migration.downtime"           // histogram, s; source pause to handoff
+	MetricBlackout         = "migration.blackout"           // histogram, s; across both hosts
+	MetricPrecopyRounds    = "migration.precopy.rounds"     // histogram, {round}
+	MetricTSCAdjustment    = "migration.tsc.adjustment"     // histogram, {tick}; attr stage
+	MetricClockOffset      = "migration.clock.offset"       // gauge, s
+	MetricClockOffsetError = "migration.clock.offset_error" // gauge, s
+
+	UnitSeconds    = "s"
+	UnitBytes      = "By"
+	UnitMigrations = "{migration}"
+	UnitRounds     = "{round}"
+	UnitTicks      = "{tick}"
+)
+
+// DurationBuckets are the explicit histogram boundaries, in seconds, for
+// phase durations, downtime and blackout: 10 µs to 100 s, 1-2.5-5 steps.
+var DurationBuckets = []float64{
+	0.00001, 0.000025, 0.00005,
+	0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5,
+	1, 2.5, 5,
+	10, 25, 50,
+	100,
+}
+
+// RoundBuckets are the boundaries for pre-copy round counts.
+var RoundBuckets = []float64{1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30}
+
+// TickBuckets are the boundaries for TSC adjustments, in guest ticks
+// (about 1 µs to 100 s at a few GHz).
+var TickBuckets = []float64{1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12}
