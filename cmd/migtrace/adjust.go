@@ -68,7 +68,7 @@ zero frequency, negative hrtime, ...), 2 when a flag is missing or malformed.`,
     --src-hrtime 18028032305249 --src-boot-hrtime 17148534696948 \
     --src-wallclock 1683850713.581965192 \
     --dst-hrtime 18018796793122 --dst-wallclock 1683850713.582072774`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd.Flags(), "guest-freq", "guest-tsc", "src-hrtime",
 				"src-boot-hrtime", "src-wallclock", "dst-hrtime", "dst-wallclock"); err != nil {
@@ -122,6 +122,14 @@ zero frequency, negative hrtime, ...), 2 when a flag is missing or malformed.`,
 	f.StringVarP(&outputFormat, "output", "o", "text", "output format: text or json")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// noArgs rejects positional arguments as a usage error (exit 2).
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q", args[0])
+	}
+	return nil
 }
 
 // requireFlags fails with a usage error naming every missing flag.

@@ -1,0 +1,62 @@
+# migtrace — see README.md. Two commands matter to a new user:
+#   make demo   a local live migration of a simulated VM, printing both tables
+#   make test   installs what the tests need, then runs every test
+GO       ?= go
+BIN      := bin
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+# Debian packages the tests use; installed only when missing.
+TEST_PKGS := jq
+
+.PHONY: all build demo test test-deps test-go bench fuzz lint generate clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/migtrace ./cmd/migtrace
+
+demo: build
+	$(BIN)/migtrace adjust --guest-freq 2649958945 --guest-tsc 2330632597459 \
+	  --src-hrtime 18028032305249 --src-boot-hrtime 17148534696948 \
+	  --src-wallclock 1683850713.581965192 \
+	  --dst-hrtime 18018796793122 --dst-wallclock 1683850713.582072774
+
+test: test-deps lint test-go
+
+# Installs the tools the tests run against, only when they are missing, so
+# a fresh Debian machine needs nothing but `make test`.
+test-deps:
+	@missing=""; for p in $(TEST_PKGS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Runs every fuzz target for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=darwin $(GO) build ./...
+	GOOS=illumos $(GO) build ./...
+
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf $(BIN)
