@@ -27,6 +27,8 @@ var (
 	ErrUnknownDevice = errors.New("unknown device")
 	// ErrDeviceVersion: imported device state has a version this VM cannot read.
 	ErrDeviceVersion = errors.New("unsupported device state version")
+	// ErrDeviceData: imported device state is truncated or malformed.
+	ErrDeviceData = errors.New("malformed device state")
 	// ErrIncompatible: two specs cannot migrate between each other.
 	ErrIncompatible = errors.New("incompatible instance spec")
 )
