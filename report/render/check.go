@@ -1,0 +1,82 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/migtrace/migtrace/report"
+)
+
+type checkJSON struct {
+	Role string `json:"role"`
+	OK   bool   `json:"ok"`
+	report.CheckResult
+}
+
+// Check writes check verdicts. FormatText prints, per migration side,
+// "OK ..." (one line), "SKIP ..." or a "FAIL ..." line per violation, and
+// "note: ..." lines. Formats: text, json.
+func Check(w io.Writer, results []report.CheckResult, f Format) error {
+	switch f {
+	case FormatText:
+		ew := &errWriter{w: w}
+		for _, r := range results {
+			writeCheckText(ew, r)
+		}
+		return ew.err
+	case FormatJSON:
+		out := make([]checkJSON, len(results))
+		for i, r := range results {
+			if r.Findings == nil {
+				r.Findings = []report.Finding{}
+			}
+			out[i] = checkJSON{Role: r.Role.String(), OK: r.OK(), CheckResult: r}
+		}
+		return writeJSON(w, out)
+	}
+	return unsupported(f, "check", FormatText, FormatJSON)
+}
+
+func writeCheckText(ew *errWriter, r report.CheckResult) {
+	who := fmt.Sprintf("migration %s %s", r.MigrationID, r.Role)
+	if r.Skipped != "" {
+		ew.printf("SKIP %s: %s\n", who, r.Skipped)
+		return
+	}
+	for _, f := range r.Violations() {
+		ew.printf("FAIL %s: %s: %s: expected %s, got %s\n", who, f.Rule, f.Message, f.Expected, f.Got)
+	}
+	if r.OK() {
+		ew.printf("OK %s: %d rules hold; continuity: %s\n", who, r.Checked, continuityText(r.Continuity))
+	}
+	for _, f := range r.Findings {
+		if f.Severity == report.SeverityNote {
+			ew.printf("note: %s: %s\n", who, f.Message)
+		}
+	}
+}
+
+func continuityText(c *report.Continuity) string {
+	if c == nil {
+		return "not recorded"
+	}
+	var parts []string
+	if c.TSCMonotonic {
+		parts = append(parts, fmt.Sprintf("TSC monotonic over %d samples", c.TSCSamples))
+	} else {
+		parts = append(parts, fmt.Sprintf("TSC NOT monotonic over %d samples", c.TSCSamples))
+	}
+	if c.ErrorNs != nil {
+		parts = append(parts, fmt.Sprintf("error %s", HumanDuration(*c.ErrorNs)))
+	}
+	parts = append(parts, okText("memory checksum", c.MemoryChecksumOK), okText("device state", c.DeviceStateMatches))
+	return strings.Join(parts, ", ")
+}
+
+func okText(what string, ok bool) string {
+	if ok {
+		return what + " ok"
+	}
+	return what + " MISMATCH"
+}

@@ -1,0 +1,132 @@
+package render
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/migtrace/migtrace/report"
+)
+
+// summaryJSON gives PhaseStats readable role and phase names.
+type summaryJSON struct {
+	Migrations int              `json:"migrations"`
+	Sides      int              `json:"sides"`
+	Failed     int              `json:"failed"`
+	Phases     []phaseStatsJSON `json:"phases"`
+	Downtime   report.Stats     `json:"downtime"`
+	Blackout   report.Stats     `json:"blackout"`
+}
+
+type phaseStatsJSON struct {
+	Role  string `json:"role"`
+	Phase string `json:"phase"`
+	report.PhaseStats
+}
+
+// Summary writes a fleet summary: per role and phase the count, failures,
+// p50/p95/p99/max duration, pages, bytes and rate, with the slowest phase
+// of each role flagged; then downtime and blackout. Formats: table, json,
+// csv.
+func Summary(w io.Writer, s report.Summary, f Format) error {
+	switch f {
+	case FormatTable:
+		return writeSummaryTable(w, s)
+	case FormatJSON:
+		out := summaryJSON{Migrations: s.Migrations, Sides: s.Sides, Failed: s.Failed, Downtime: s.Downtime, Blackout: s.Blackout}
+		for _, p := range s.Phases {
+			out.Phases = append(out.Phases, phaseStatsJSON{Role: p.Role.String(), Phase: p.Phase.String(), PhaseStats: p})
+		}
+		return writeJSON(w, out)
+	case FormatCSV:
+		return writeSummaryCSV(w, s)
+	}
+	return unsupported(f, "summary", FormatTable, FormatJSON, FormatCSV)
+}
+
+func writeSummaryTable(w io.Writer, s report.Summary) error {
+	if _, err := fmt.Fprintf(w, "%d migrations (%d sides, %d failed)\n", s.Migrations, s.Sides, s.Failed); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, p := range s.Phases {
+		flag := ""
+		if p.Slowest {
+			flag = "<- slowest"
+		}
+		rate, bytes := "", ""
+		if p.Bytes > 0 {
+			bytes = HumanBytes(float64(p.Bytes))
+		}
+		if p.BytesPerSec > 0 {
+			rate = HumanBytes(p.BytesPerSec) + "/s"
+		}
+		d := p.Durations
+		rows = append(rows, []string{p.Role.String(), p.Phase.String(), strconv.Itoa(d.Count), strconv.Itoa(p.Failed),
+			HumanDuration(d.P50), HumanDuration(d.P95), HumanDuration(d.P99), HumanDuration(d.Max), bytes, rate, flag})
+	}
+	for _, x := range []struct {
+		role, name string
+		st         report.Stats
+	}{{"source", "downtime", s.Downtime}, {"destination", "blackout", s.Blackout}} {
+		if x.st.Count > 0 {
+			rows = append(rows, []string{x.role, x.name, strconv.Itoa(x.st.Count), "",
+				HumanDuration(x.st.P50), HumanDuration(x.st.P95), HumanDuration(x.st.P99), HumanDuration(x.st.Max), "", "", ""})
+		}
+	}
+	return writeTable(w, 2, []string{"ROLE", "PHASE", "COUNT", "FAILED", "P50", "P95", "P99", "MAX", "BYTES", "RATE", "NOTE"}, rows, nil)
+}
+
+func writeSummaryCSV(w io.Writer, s report.Summary) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"role", "phase", "count", "failed", "p50_us", "p95_us", "p99_us", "max_us", "pages", "bytes", "bytes_per_sec", "slowest"})
+	us := func(ns int64) string { return itoa(ns / 1000) }
+	for _, p := range s.Phases {
+		d := p.Durations
+		cw.Write([]string{p.Role.String(), p.Phase.String(), strconv.Itoa(d.Count), strconv.Itoa(p.Failed),
+			us(d.P50), us(d.P95), us(d.P99), us(d.Max), itoa(p.Pages), itoa(p.Bytes),
+			strconv.FormatFloat(p.BytesPerSec, 'f', 0, 64), strconv.FormatBool(p.Slowest)})
+	}
+	for _, x := range []struct {
+		role, name string
+		st         report.Stats
+	}{{"source", "downtime", s.Downtime}, {"destination", "blackout", s.Blackout}} {
+		if x.st.Count > 0 {
+			cw.Write([]string{x.role, x.name, strconv.Itoa(x.st.Count), "", us(x.st.P50), us(x.st.P95), us(x.st.P99), us(x.st.Max), "", "", "", ""})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// HumanDuration prints ns with three significant-ish digits: "121µs",
+// "61.4ms", "9.403s".
+func HumanDuration(ns int64) string {
+	d := time.Duration(ns)
+	switch {
+	case d < 0:
+		return "-" + HumanDuration(-ns)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", ns/1000)
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(ns)/1e6)
+	default:
+		return fmt.Sprintf("%.3fs", float64(ns)/1e9)
+	}
+}
+
+// HumanBytes prints a byte count in binary units: "812.0 MiB".
+func HumanBytes(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	return fmt.Sprintf("%.1f %s", b, units[i])
+}

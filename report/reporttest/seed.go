@@ -1,0 +1,152 @@
+package reporttest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// SeedMigrationID is the id the seed's sides carry.
+const SeedMigrationID = "5eed0359-0000-4000-8000-000000000359"
+
+// seedStart is the source's wall clock at export in the seed's log.
+var seedStart = time.Unix(1683850713, 581965192).UTC()
+
+// SeedPhases are the source's phase begin/end timestamps from the seed's
+// verbose live-migration-times.d capture (golden/seed-phases.timestamps).
+func SeedPhases() []report.PhaseTiming {
+	return []report.PhaseTiming{
+		{Phase: schema.PhaseSync, BeginNs: 17437355109672, EndNs: 17437355230924},
+		{Phase: schema.PhaseRamPushPrePause, BeginNs: 17437355249524, EndNs: 17446758097054},
+		{Phase: schema.PhaseRamPushPostPause, BeginNs: 17446758114444, EndNs: 17446960120090},
+		{Phase: schema.PhaseTimeData, BeginNs: 17446960141050, EndNs: 17446960297073},
+		{Phase: schema.PhaseDeviceState, BeginNs: 17446960307583, EndNs: 17447021682763},
+		{Phase: schema.PhaseRamPull, BeginNs: 17447021689593, EndNs: 17447079199443},
+		{Phase: schema.PhaseServerState, BeginNs: 17447079210023, EndNs: 17447143771862},
+		{Phase: schema.PhaseFinish, BeginNs: 17447143778262, EndNs: 17447199125099},
+	}
+}
+
+// SeedSource is the seed's source side: its phases, no RAM counts (the
+// seed's capture has no page summary).
+func SeedSource() report.Migration {
+	return report.Migration{
+		ID: SeedMigrationID, Role: schema.RoleSource, Instance: "propolis-src",
+		Peer: "dst:8000", Backend: "sim", MemoryBytes: 1 << 30,
+		Result: schema.ResultSuccess, StartTime: seedStart,
+		DowntimeNs: 202005646 + 156023,
+		Phases:     SeedPhases(),
+	}
+}
+
+// Seed time data (the destination log of propolis PR #359).
+const (
+	SeedGuestFreq      = 2649958945
+	SeedSrcGuestTSC    = 2330632597459
+	SeedSrcHrtime      = 18028032305249
+	SeedSrcBootHrtime  = 17148534696948
+	SeedDstHrtime      = 18018796793122
+	SeedMigrateDeltaNs = 107582
+	SeedUptimeNs       = SeedSrcHrtime - SeedSrcBootHrtime // 879497608301
+	SeedUserTSC        = 2330632882546
+	SeedNewBootHrtime  = 17139299077239
+	SeedKernelTSC      = 2330632966946
+	// Stage durations the D script measured (22 µs and 18 µs); the ns
+	// parts are chosen so TOTAL TIME truncates to the capture's 148 µs.
+	SeedUserspaceNs = 22500
+	SeedKernelNs    = 18300
+	// SeedVMMLatencyNs is the kernel's snapshot-to-receipt latency that
+	// its 84400-tick adjustment corresponds to at SeedGuestFreq.
+	SeedVMMLatencyNs = 31849
+)
+
+// SeedDestination is the seed's destination side: the three time-data
+// stages of the worked example, a clock offset within its bound, and a
+// clean continuity check.
+func SeedDestination() report.Migration {
+	honoured := true
+	contErr := int64(1200)
+	m := report.Migration{
+		ID: SeedMigrationID, Role: schema.RoleDestination, Instance: "propolis-dst",
+		Peer: "src:8000", Backend: "sim", MemoryBytes: 1 << 30,
+		Result: schema.ResultSuccess, StartTime: seedStart.Add(-time.Millisecond),
+		Phases:      SeedPhases(),
+		ClockOffset: &report.ClockOffset{OffsetNs: 2100, ErrorNs: 45000, RTTNs: 90000, Samples: 8},
+		Blackout:    &report.Blackout{Ns: 330412877, ErrorNs: 45000},
+		Continuity: &report.Continuity{TSCMonotonic: true, TSCSamples: 16, ErrorNs: &contErr,
+			TSCOffsetHonoured: &honoured, MemoryChecksumOK: true, DeviceStateMatches: true},
+	}
+	m.Stages[report.StageIndex(schema.StageMigration)] = report.StageValues{
+		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedSrcGuestTSC,
+		BootHrtime: SeedSrcBootHrtime, Hrtime: SeedSrcHrtime, Wallclock: "1683850713.581965192",
+		DurationNs: SeedMigrateDeltaNs, GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
+	}
+	m.Stages[report.StageIndex(schema.StageUserspace)] = report.StageValues{
+		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedUserTSC,
+		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime, Wallclock: "1683850713.582072774",
+		DurationNs: SeedUserspaceNs, GuestTSCDelta: SeedUserTSC - SeedSrcGuestTSC,
+		BootHrtimeDelta: SeedNewBootHrtime - SeedSrcBootHrtime,
+		GuestUptimeNs:   SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
+	}
+	m.Stages[report.StageIndex(schema.StageKernel)] = report.StageValues{
+		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedKernelTSC,
+		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime + SeedVMMLatencyNs, Wallclock: "1683850713.582104623",
+		DurationNs: SeedKernelNs, GuestTSCDelta: SeedKernelTSC - SeedUserTSC,
+		GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs, VMMLatencyNs: SeedVMMLatencyNs,
+	}
+	return m
+}
+
+// Fleet returns n migrations (2n sides) with varied, internally
+// consistent timings, RAM counts and time data, drawn from a generator
+// seeded with seed so files are reproducible. Each side has 8 or 9 phase
+// spans plus a root.
+func Fleet(n int, seed uint64) []report.Migration {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	out := make([]report.Migration, 0, 2*n)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", seed, i)
+		src, dst := SeedSource(), SeedDestination()
+		src.ID, dst.ID = id, id
+		src.StartTime = start.Add(time.Duration(i) * time.Minute)
+		dst.StartTime = src.StartTime.Add(-time.Millisecond)
+		t := int64(1e12) + int64(i)*int64(1e11)
+		var phases []report.PhaseTiming
+		for _, p := range schema.Phases {
+			d := int64(50e3 + rng.IntN(200e3))
+			pt := report.PhaseTiming{Phase: p, BeginNs: t, EndNs: t + d}
+			switch p {
+			case schema.PhaseRamPushPrePause:
+				pt.EndNs = t + int64(1e9+rng.IntN(9e9))
+				pt.Pages = int64(200000 + rng.IntN(60000))
+				pt.ZeroPages = pt.Pages / 4
+				pt.Bytes = (pt.Pages - pt.ZeroPages) * 4096
+				pt.Rounds = int64(1 + rng.IntN(6))
+			case schema.PhaseRamPushPostPause:
+				pt.EndNs = t + int64(50e6+rng.IntN(250e6))
+				pt.Pages = int64(1000 + rng.IntN(20000))
+				pt.Bytes = pt.Pages * 4096
+				pt.Rounds, pt.Paused = 1, true
+			}
+			phases = append(phases, pt)
+			t = pt.EndNs + int64(5e3+rng.IntN(20e3))
+		}
+		src.Phases = phases
+		src.DowntimeNs = int64(100e6 + rng.IntN(300e6))
+		var dphases []report.PhaseTiming
+		for _, p := range phases {
+			if p.Phase.Runs(schema.RoleDestination) {
+				p.Pages, p.ZeroPages, p.Bytes, p.Rounds, p.Paused = 0, 0, 0, 0, false
+				dphases = append(dphases, p)
+			}
+		}
+		dst.Phases = dphases
+		dst.Blackout = &report.Blackout{Ns: src.DowntimeNs + int64(rng.IntN(50e6)), ErrorNs: 40000}
+		out = append(out, src, dst)
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// Errors returned by Select and the readers; match them with errors.Is.
+var (
+	// ErrNoMigrations: the input held no migtrace migration spans at all.
+	ErrNoMigrations = errors.New("no migration spans in the input")
+	// ErrMigrationNotFound: the selected migration id is not in the input.
+	ErrMigrationNotFound = errors.New("migration not found")
+	// ErrNoPhases: a selected side has no phase spans.
+	ErrNoPhases = errors.New("no phase spans")
+	// ErrNoTimeData: no selected side recorded the time-data stages.
+	ErrNoTimeData = errors.New("no time-data stages")
+)
+
+// Selection picks migrations out of an input. The zero value selects
+// every side of every migration.
+type Selection struct {
+	MigrationID string      // "" for all
+	Role        schema.Role // 0 for both
+}
+
+// Matches reports whether m is selected.
+func (s Selection) Matches(m *Migration) bool {
+	return (s.MigrationID == "" || strings.EqualFold(s.MigrationID, m.ID)) &&
+		(s.Role == 0 || s.Role == m.Role)
+}
+
+// Select returns the selected migrations in start order (ties by id, then
+// source before destination). It fails when nothing is selected, naming
+// the ids that were present when the selected one is not.
+func Select(all []Migration, sel Selection) ([]Migration, error) {
+	if len(all) == 0 {
+		return nil, ErrNoMigrations
+	}
+	var out []Migration
+	idSeen := false
+	for i := range all {
+		if sel.MigrationID == "" || strings.EqualFold(sel.MigrationID, all[i].ID) {
+			idSeen = true
+		}
+		if sel.Matches(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	if !idSeen {
+		return nil, fmt.Errorf("%w: %q (the input has %s)", ErrMigrationNotFound, sel.MigrationID, listIDs(all))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no %s side of migration %s in the input", ErrMigrationNotFound, sel.Role, sel.MigrationID)
+	}
+	SortByStart(out)
+	return out, nil
+}
+
+// SortByStart orders migrations by start time, then id, then role.
+func SortByStart(ms []Migration) {
+	slices.SortStableFunc(ms, func(a, b Migration) int {
+		if c := a.StartTime.Compare(b.StartTime); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return int(a.Role) - int(b.Role)
+	})
+}
+
+// RequirePhases fails with ErrNoPhases naming the first side that has no
+// phase spans.
+func RequirePhases(ms []Migration) error {
+	for i := range ms {
+		if len(ms[i].Phases) == 0 {
+			return fmt.Errorf("migration %s %s: %w (only its root span is in the input)", ms[i].ID, ms[i].Role, ErrNoPhases)
+		}
+	}
+	return nil
+}
+
+func listIDs(all []Migration) string {
+	var ids []string
+	seen := make(map[string]bool)
+	for i := range all {
+		if !seen[all[i].ID] {
+			seen[all[i].ID] = true
+			ids = append(ids, all[i].ID)
+		}
+	}
+	const shown = 5
+	if len(ids) > shown {
+		return fmt.Sprintf("%d migrations: %s, ...", len(ids), strings.Join(ids[:shown], ", "))
+	}
+	return strings.Join(ids, ", ")
+}
