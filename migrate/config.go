@@ -1,0 +1,120 @@
+package migrate
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// Defaults for Config's zero values.
+const (
+	DefaultDowntimeTarget = 30 * time.Millisecond
+	DefaultMaxRounds      = 12
+	DefaultIOTimeout      = 30 * time.Second
+	DefaultClockProbes    = 8
+)
+
+// Metrics receives the migration's metrics; *tracing.Instruments
+// implements it. A nil Metrics records nothing.
+type Metrics interface {
+	PhaseDone(ctx context.Context, role schema.Role, phase schema.Phase, d time.Duration, failed bool)
+	RAMTransferred(ctx context.Context, role schema.Role, paused bool, bytes int64)
+	MigrationDone(ctx context.Context, role schema.Role, result string)
+	Downtime(ctx context.Context, d time.Duration)
+	Blackout(ctx context.Context, d time.Duration)
+	PrecopyRounds(ctx context.Context, role schema.Role, n int)
+	TSCAdjustment(ctx context.Context, stage schema.Stage, ticks uint64)
+	ClockOffset(ctx context.Context, offset, bound time.Duration)
+}
+
+// Config tunes one side of a migration. The zero value works.
+type Config struct {
+	// Name and Address identify this instance server to the peer.
+	Name, Address string
+	// Tracer records spans; nil records none.
+	Tracer trace.Tracer
+	// Metrics records metrics; nil records none.
+	Metrics Metrics
+	// Logger receives progress and warnings; nil discards them.
+	Logger *slog.Logger
+	// DowntimeTarget stops pre-copy once the remaining dirty pages could be
+	// sent in this time at the bandwidth measured so far (source).
+	DowntimeTarget time.Duration
+	// MaxRounds bounds the pre-copy rounds (source).
+	MaxRounds int
+	// MaxBandwidth caps migration traffic in bytes per second; 0 = no cap.
+	MaxBandwidth int64
+	// IOTimeout bounds every read and write on the migration stream.
+	IOTimeout time.Duration
+	// ClockProbes is the number of clock-offset exchanges in Sync
+	// (destination).
+	ClockProbes int
+	// ClockSkewCorrection corrects the migration delta by the measured
+	// wall-clock offset between the hosts (destination). Off by default,
+	// which is propolis's behaviour: the hosts' clocks are trusted.
+	ClockSkewCorrection bool
+	// Progress, if set, is called as the migration advances.
+	Progress func(Progress)
+	// Verify checks guest memory, device state and the guest TSC ring at the
+	// handoff (destination); on by default, see SkipVerify.
+	SkipVerify bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Tracer == nil {
+		c.Tracer = noop.NewTracerProvider().Tracer(schema.ScopeName)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DowntimeTarget <= 0 {
+		c.DowntimeTarget = DefaultDowntimeTarget
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = DefaultMaxRounds
+	}
+	if c.IOTimeout <= 0 {
+		c.IOTimeout = DefaultIOTimeout
+	}
+	if c.ClockProbes <= 0 {
+		c.ClockProbes = DefaultClockProbes
+	}
+	return c
+}
+
+// Progress is a snapshot of a migration in flight.
+type Progress struct {
+	ID    ID
+	Role  schema.Role
+	Phase schema.Phase
+	// Round is the pre-copy round (0-based) during RAM push.
+	Round int
+	// RoundPages and RoundDone are the pages in the current round and those
+	// moved so far.
+	RoundPages, RoundDone uint64
+	// Bytes is the total moved over the wire so far.
+	Bytes uint64
+	// RemainingBytes estimates what is left in the current round.
+	RemainingBytes uint64
+	// Rate is the recent transfer rate in bytes per second.
+	Rate float64
+	// ETA estimates the time left in the current round.
+	ETA time.Duration
+}
+
+// clockOrSystem returns the VM's clock, which is also the host clock phase
+// timestamps are read from.
+func clockOf(vm vmm.VM) vmm.Clock {
+	if vm != nil {
+		if c := vm.Clock(); c != nil {
+			return c
+		}
+	}
+	return vmm.SystemClock()
+}

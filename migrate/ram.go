@@ -1,0 +1,351 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/probes"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// roundStats is what one RAM round moved.
+type roundStats struct {
+	pages, zeroPages, bytes uint64
+	wireBytes               uint64
+	elapsed                 time.Duration
+}
+
+// ramSender pushes pages from the source VM.
+type ramSender struct {
+	s     *side
+	vm    vmm.VM
+	pages uint64
+	buf   []byte
+	zero  []wire.PageRun
+	// taken accumulates every dirty bit taken from the VM, so that a failed
+	// migration can put them all back.
+	taken bitmap
+	// rate is the measured wire throughput in bytes/s (0 until measured).
+	rate float64
+}
+
+func newRAMSender(s *side, vm vmm.VM) *ramSender {
+	pages := vm.Spec().Pages()
+	return &ramSender{
+		s: s, vm: vm, pages: pages,
+		buf:   make([]byte, wire.MaxPagesPerFrame*vmm.PageSize),
+		taken: newBitmap(pages),
+	}
+}
+
+// takeDirty reads and clears the VM's dirty log into b, remembering what
+// it took.
+func (r *ramSender) takeDirty(b bitmap) error {
+	if err := r.vm.TakeDirty(0, r.pages, b); err != nil {
+		return fmt.Errorf("reading the dirty log: %w", err)
+	}
+	r.taken.or(b)
+	return nil
+}
+
+// restoreDirty puts back every dirty bit the migration took, so the VM's
+// dirty log is as if the migration never happened.
+func (r *ramSender) restoreDirty() error {
+	return r.vm.RestoreDirty(0, r.pages, r.taken)
+}
+
+// sendRound sends the pages set in b as one round and waits for the
+// destination's acknowledgement.
+func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b bitmap) (roundStats, error) {
+	start := time.Now()
+	wireStart := r.s.conn.BytesSent()
+	total := b.count()
+	var st roundStats
+	if err := r.s.conn.Send(ctx, &wire.RoundBegin{Round: uint32(round), Paused: paused, Pages: total}); err != nil {
+		return st, err
+	}
+	err := b.runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
+		if err := r.sendRun(ctx, first, count, paused, &st); err != nil {
+			return err
+		}
+		elapsed := time.Since(start).Seconds()
+		p := Progress{Round: round, RoundPages: total, RoundDone: st.pages}
+		if elapsed > 0 {
+			p.Rate = float64(r.s.conn.BytesSent()-wireStart) / elapsed
+			p.RemainingBytes = (total - st.pages) * vmm.PageSize
+			if p.Rate > 0 {
+				p.ETA = time.Duration(float64(p.RemainingBytes) / p.Rate * float64(time.Second))
+			}
+		}
+		r.s.progress(p)
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	if err := r.flushZero(ctx); err != nil {
+		return st, err
+	}
+	if err := r.s.conn.Send(ctx, &wire.RoundEnd{Round: uint32(round), PagesSent: st.pages, ZeroPages: st.zeroPages}); err != nil {
+		return st, err
+	}
+	ack, err := wire.Expect[*wire.RoundAck](ctx, r.s.conn)
+	if err != nil {
+		return st, err
+	}
+	if ack.Round != uint32(round) || ack.PagesReceived != st.pages {
+		return st, fmt.Errorf("%w: destination acknowledged round %d with %d pages, sent round %d with %d",
+			ErrProtocol, ack.Round, ack.PagesReceived, round, st.pages)
+	}
+	st.elapsed = time.Since(start)
+	st.wireBytes = r.s.conn.BytesSent() - wireStart
+	if secs := st.elapsed.Seconds(); secs > 0 && st.wireBytes > 0 {
+		r.rate = float64(st.wireBytes) / secs
+	}
+	return st, nil
+}
+
+// sendRun reads count pages from first and sends them: runs of non-zero
+// pages as data, zero pages as a marker.
+func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused bool, st *roundStats) error {
+	data := r.buf[:count*vmm.PageSize]
+	if err := r.vm.ReadPages(first, data); err != nil {
+		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
+	}
+	var dataPages, dataBytes uint64
+	runStart, runLen := uint64(0), uint64(0)
+	flushData := func() error {
+		if runLen == 0 {
+			return nil
+		}
+		msg := &wire.PageData{First: first + runStart, Count: uint32(runLen),
+			Data: data[runStart*vmm.PageSize : (runStart+runLen)*vmm.PageSize]}
+		dataPages += runLen
+		dataBytes += runLen * vmm.PageSize
+		runLen = 0
+		return r.s.conn.Send(ctx, msg)
+	}
+	for i := uint64(0); i < count; i++ {
+		page := data[i*vmm.PageSize : (i+1)*vmm.PageSize]
+		if isZeroPage(page) {
+			if err := flushData(); err != nil {
+				return err
+			}
+			if err := r.addZero(ctx, first+i); err != nil {
+				return err
+			}
+			st.zeroPages++
+			continue
+		}
+		if runLen == 0 {
+			runStart = i
+		}
+		runLen++
+	}
+	if err := flushData(); err != nil {
+		return err
+	}
+	st.pages += count
+	st.bytes += dataBytes
+	probes.RAMRegion(schema.RoleSource, count, dataBytes, paused)
+	if m := r.s.cfg.Metrics; m != nil {
+		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(dataBytes))
+	}
+	return nil
+}
+
+func (r *ramSender) addZero(ctx context.Context, page uint64) error {
+	if n := len(r.zero); n > 0 && r.zero[n-1].First+uint64(r.zero[n-1].Count) == page {
+		r.zero[n-1].Count++
+		return nil
+	}
+	if len(r.zero) == wire.MaxRuns {
+		if err := r.flushZero(ctx); err != nil {
+			return err
+		}
+	}
+	r.zero = append(r.zero, wire.PageRun{First: page, Count: 1})
+	return nil
+}
+
+func (r *ramSender) flushZero(ctx context.Context) error {
+	if len(r.zero) == 0 {
+		return nil
+	}
+	err := r.s.conn.Send(ctx, &wire.ZeroPages{Runs: r.zero})
+	r.zero = r.zero[:0]
+	return err
+}
+
+// precopy runs pre-pause rounds: round 0 sends every page, each later
+// round the pages dirtied meanwhile, until what is left could be sent
+// within the downtime target at the measured rate, or the round limit is
+// reached. It returns the dirty pages still to send.
+func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *PhaseRecord) (bitmap, error) {
+	cur := newBitmap(r.pages)
+	// Clear the dirty log first so every write from now on is caught.
+	if err := r.takeDirty(cur); err != nil {
+		return nil, err
+	}
+	cur.fill(r.pages)
+	for round := 0; ; round++ {
+		st, err := r.sendRound(ctx, round, false, cur)
+		if err != nil {
+			return nil, err
+		}
+		rec.Pages += st.pages
+		rec.ZeroPages += st.zeroPages
+		rec.Bytes += st.bytes
+		rec.Rounds = round + 1
+		if err := r.takeDirty(cur); err != nil {
+			return nil, err
+		}
+		dirty := cur.count()
+		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(
+			attribute.Int64(schema.AttrRAMRound, int64(round)),
+			attribute.Int64(schema.AttrRAMPages, int64(st.pages)),
+			attribute.Int64(schema.AttrRAMZeroPages, int64(st.zeroPages)),
+			attribute.Int64(schema.AttrRAMBytes, int64(st.bytes)),
+			attribute.Int64(schema.AttrRAMWireBytes, int64(st.wireBytes)),
+			attribute.Int64(schema.AttrRAMDirtyPages, int64(dirty)),
+			attribute.Int64(schema.AttrRAMRoundNs, st.elapsed.Nanoseconds()),
+		))
+		r.s.cfg.Logger.Debug("pre-copy round", "round", round, "pages", st.pages, "dirty", dirty,
+			"rate", r.rate, "elapsed", st.elapsed)
+		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {
+			return cur, nil
+		}
+	}
+}
+
+// fitsDowntime reports whether dirty pages could be sent within the
+// downtime target at the rate measured so far.
+func (r *ramSender) fitsDowntime(dirty uint64) bool {
+	if r.rate <= 0 {
+		return false
+	}
+	est := time.Duration(float64(dirty*vmm.PageSize) / r.rate * float64(time.Second))
+	return est <= r.s.cfg.DowntimeTarget
+}
+
+// ramReceiver writes pushed pages into the destination VM.
+type ramReceiver struct {
+	s        *side
+	vm       vmm.VM
+	pages    uint64
+	received bitmap
+	hashes   pageHashes
+}
+
+func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
+	pages := vm.Spec().Pages()
+	return &ramReceiver{s: s, vm: vm, pages: pages, received: newBitmap(pages), hashes: newPageHashes(pages)}
+}
+
+func (r *ramReceiver) checkRun(first, count uint64) error {
+	if count == 0 || first >= r.pages || count > r.pages-first {
+		return fmt.Errorf("%w: pages %d+%d outside guest memory of %d pages", ErrProtocol, first, count, r.pages)
+	}
+	return nil
+}
+
+// page applies one page-carrying message; ok is false for anything else.
+func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, paused bool) (bool, error) {
+	switch m := m.(type) {
+	case *wire.PageData:
+		n := uint64(m.Count)
+		if err := r.checkRun(m.First, n); err != nil {
+			return true, err
+		}
+		if err := r.vm.WritePages(m.First, m.Data); err != nil {
+			return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
+		}
+		r.hashes.update(m.First, m.Data)
+		r.received.setRange(m.First, n)
+		st.pages += n
+		st.bytes += n * vmm.PageSize
+		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
+		if mt := r.s.cfg.Metrics; mt != nil {
+			mt.RAMTransferred(ctx, schema.RoleDestination, paused, int64(n*vmm.PageSize))
+		}
+		return true, nil
+	case *wire.ZeroPages:
+		for _, run := range m.Runs {
+			n := uint64(run.Count)
+			if err := r.checkRun(run.First, n); err != nil {
+				return true, err
+			}
+			if err := r.vm.ZeroPages(run.First, n); err != nil {
+				return true, fmt.Errorf("zeroing pages %d-%d: %w", run.First, run.First+n-1, err)
+			}
+			r.hashes.zero(run.First, n)
+			r.received.setRange(run.First, n)
+			st.pages += n
+			st.zeroPages += n
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// recvRound receives the round that begin opened, through its RoundEnd,
+// and acknowledges it.
+func (r *ramReceiver) recvRound(ctx context.Context, begin *wire.RoundBegin) (roundStats, error) {
+	start := time.Now()
+	var st roundStats
+	wireStart := r.s.conn.BytesReceived()
+	lastProgress := start
+	for {
+		m, err := r.s.conn.Recv(ctx)
+		if err != nil {
+			return st, err
+		}
+		handled, err := r.page(ctx, m, &st, begin.Paused)
+		if err != nil {
+			return st, err
+		}
+		if handled {
+			if now := time.Now(); r.s.cfg.Progress != nil && now.Sub(lastProgress) > 50*time.Millisecond {
+				lastProgress = now
+				p := Progress{Round: int(begin.Round), RoundPages: begin.Pages, RoundDone: st.pages}
+				if secs := now.Sub(start).Seconds(); secs > 0 {
+					p.Rate = float64(r.s.conn.BytesReceived()-wireStart) / secs
+					if begin.Pages > st.pages {
+						p.RemainingBytes = (begin.Pages - st.pages) * vmm.PageSize
+					}
+					if p.Rate > 0 {
+						p.ETA = time.Duration(float64(p.RemainingBytes) / p.Rate * float64(time.Second))
+					}
+				}
+				r.s.progress(p)
+			}
+			continue
+		}
+		end, ok := m.(*wire.RoundEnd)
+		if !ok {
+			return st, unexpected(m, "PageData, ZeroPages or RoundEnd")
+		}
+		if end.Round != begin.Round || end.PagesSent != st.pages || end.PagesSent != begin.Pages || end.ZeroPages != st.zeroPages {
+			return st, fmt.Errorf("%w: round %d ended claiming %d pages (%d zero), announced %d, received %d (%d zero)",
+				ErrProtocol, end.Round, end.PagesSent, end.ZeroPages, begin.Pages, st.pages, st.zeroPages)
+		}
+		st.elapsed = time.Since(start)
+		st.wireBytes = r.s.conn.BytesReceived() - wireStart
+		return st, r.s.conn.Send(ctx, &wire.RoundAck{Round: end.Round, PagesReceived: st.pages})
+	}
+}
+
+// unexpected turns a message that does not fit the protocol's state into
+// an error; a peer's Error message becomes a *wire.RemoteError.
+func unexpected(m wire.Message, want string) error {
+	if e, ok := m.(*wire.Error); ok {
+		return &wire.RemoteError{Phase: schema.Phase(e.Phase), Message: e.Message}
+	}
+	return fmt.Errorf("%w: got %s, want %s", wire.ErrUnexpectedMessage, m.Type(), want)
+}

@@ -1,0 +1,304 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// RunSource migrates vm out over nc, which a destination opened (the
+// server's upgrade handler passes it in; ctx may carry the destination's
+// trace context). It owns nc and closes it.
+//
+// On success the VM has been handed off and destroyed here. On failure
+// before the handoff the dirty bits taken are put back and the VM, if this
+// side paused it, resumes with its state intact.
+func RunSource(ctx context.Context, nc net.Conn, vm vmm.VM, id ID, cfg Config) (*Result, error) {
+	s := &side{cfg: cfg, role: schema.RoleSource, clock: clockOf(vm), result: &Result{ID: id, Role: schema.RoleSource}}
+	s.start(ctx, schema.SpanMigration,
+		attribute.String(schema.AttrPeer, nc.RemoteAddr().String()),
+		attribute.String(schema.AttrBackend, vm.Spec().Backend),
+		attribute.Int64(schema.AttrMemoryBytes, int64(vm.Spec().MemoryBytes)),
+	)
+	s.result.Peer = nc.RemoteAddr().String()
+	s.conn = wire.NewConn(nc, wire.WithIOTimeout(s.cfg.IOTimeout), wire.WithMaxBandwidth(s.cfg.MaxBandwidth))
+	defer s.conn.Close()
+
+	src := &source{side: s, vm: vm, ram: newRAMSender(s, vm)}
+	err := src.run()
+	if err != nil {
+		src.abort(err)
+	}
+	s.finish(err)
+	return s.result, err
+}
+
+type source struct {
+	*side
+	vm  vmm.VM
+	ram *ramSender
+
+	paused    bool
+	handedOff bool
+	pauseHrt  int64
+	pauseWall int64
+	pending   bitmap
+	hashes    chan hashResult
+	devices   []vmm.DeviceState
+}
+
+type hashResult struct {
+	h   pageHashes
+	err error
+}
+
+func (s *source) run() error {
+	if _, err := wire.HandshakeServer(s.ctx, s.conn, wire.SupportedVersions); err != nil {
+		return &Error{Role: s.role, Phase: schema.PhaseSync, Err: fmt.Errorf("handshake: %w", err)}
+	}
+	steps := []struct {
+		phase schema.Phase
+		fn    func(context.Context, *PhaseRecord) error
+	}{
+		{schema.PhaseSync, s.sync},
+		{schema.PhaseRamPushPrePause, s.ramPushPrePause},
+		{schema.PhasePause, s.pause},
+		{schema.PhaseRamPushPostPause, s.ramPushPostPause},
+		{schema.PhaseTimeData, s.timeData},
+		{schema.PhaseDeviceState, s.deviceState},
+		{schema.PhaseRamPull, s.ramPull},
+		{schema.PhaseServerState, s.serverState},
+		{schema.PhaseFinish, s.finishPhase},
+	}
+	for _, st := range steps {
+		if err := s.side.run(st.phase, st.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *source) sync(ctx context.Context, _ *PhaseRecord) error {
+	spec, err := json.Marshal(s.vm.Spec())
+	if err != nil {
+		return fmt.Errorf("encoding the instance spec: %w", err)
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(s.ctx, carrier)
+	if err := s.conn.Send(ctx, &wire.Sync{
+		MigrationID: s.result.ID, TraceParent: carrier["traceparent"], TraceState: carrier["tracestate"],
+		SourceName: s.cfg.Name, Spec: spec,
+	}); err != nil {
+		return err
+	}
+	// The destination now measures the clock offset, then says Okay.
+	for {
+		m, err := s.conn.Recv(ctx)
+		if err != nil {
+			return err
+		}
+		switch m := m.(type) {
+		case *wire.ClockProbe:
+			_, t2 := s.clock.Now()
+			reply := &wire.ClockReply{Seq: m.Seq, T1: m.T1, T2: wallNs(t2)}
+			_, t3 := s.clock.Now()
+			reply.T3 = wallNs(t3)
+			if err := s.conn.Send(ctx, reply); err != nil {
+				return err
+			}
+		case *wire.Okay:
+			return nil
+		default:
+			return unexpected(m, "ClockProbe or Okay")
+		}
+	}
+}
+
+func (s *source) ramPushPrePause(ctx context.Context, rec *PhaseRecord) error {
+	pending, err := s.ram.precopy(ctx, spanFrom(ctx), rec)
+	if err != nil {
+		return err
+	}
+	s.pending = pending
+	s.result.Rounds = rec.Rounds
+	if m := s.cfg.Metrics; m != nil {
+		m.PrecopyRounds(ctx, s.role, rec.Rounds)
+	}
+	return nil
+}
+
+func (s *source) pause(ctx context.Context, _ *PhaseRecord) error {
+	if err := s.vm.Pause(ctx); err != nil {
+		return fmt.Errorf("pausing the VM: %w", err)
+	}
+	s.paused = true
+	hrt, wall := s.clock.Now()
+	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
+	// Memory is frozen now: hash it in the background while the last
+	// dirty pages go out, for the destination's check at the handoff.
+	s.hashes = make(chan hashResult, 1)
+	go func() {
+		h, err := scanHashes(s.vm)
+		s.hashes <- hashResult{h, err}
+	}()
+	return nil
+}
+
+func (s *source) ramPushPostPause(ctx context.Context, rec *PhaseRecord) error {
+	last := newBitmap(s.ram.pages)
+	if err := s.ram.takeDirty(last); err != nil {
+		return err
+	}
+	s.pending.or(last)
+	st, err := s.ram.sendRound(ctx, s.result.Rounds, true, s.pending)
+	if err != nil {
+		return err
+	}
+	rec.Pages, rec.ZeroPages, rec.Bytes, rec.Rounds = st.pages, st.zeroPages, st.bytes, 1
+	return nil
+}
+
+func (s *source) timeData(ctx context.Context, _ *PhaseRecord) error {
+	td, err := s.vm.ReadTimeData(ctx)
+	if err != nil {
+		return fmt.Errorf("reading time data: %w", err)
+	}
+	if err := s.conn.Send(ctx, &wire.TimeData{Data: td}); err != nil {
+		return err
+	}
+	_, err = wire.Expect[*wire.Okay](ctx, s.conn)
+	return err
+}
+
+func (s *source) deviceState(ctx context.Context, _ *PhaseRecord) error {
+	devs, err := s.vm.ExportDevices(ctx)
+	if err != nil {
+		return fmt.Errorf("exporting device state: %w", err)
+	}
+	s.devices = devs
+	if err := s.conn.Send(ctx, &wire.DeviceState{Devices: devs}); err != nil {
+		return err
+	}
+	_, err = wire.Expect[*wire.Okay](ctx, s.conn)
+	return err
+}
+
+func (s *source) ramPull(ctx context.Context, rec *PhaseRecord) error {
+	req, err := wire.Expect[*wire.PullRequest](ctx, s.conn)
+	if err != nil {
+		return err
+	}
+	want := newBitmap(s.ram.pages)
+	for _, run := range req.Runs {
+		if run.Count == 0 || run.First >= s.ram.pages || uint64(run.Count) > s.ram.pages-run.First {
+			return fmt.Errorf("%w: pull of pages %d+%d outside guest memory of %d pages", ErrProtocol, run.First, run.Count, s.ram.pages)
+		}
+		want.setRange(run.First, uint64(run.Count))
+	}
+	var st roundStats
+	err = want.runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
+		return s.ram.sendRun(ctx, first, count, true, &st)
+	})
+	if err == nil {
+		err = s.ram.flushZero(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	rec.Pages, rec.ZeroPages, rec.Bytes = st.pages, st.zeroPages, st.bytes
+	return s.conn.Send(ctx, &wire.PullEnd{})
+}
+
+func (s *source) serverState(ctx context.Context, _ *PhaseRecord) error {
+	peer, err := wire.Expect[*wire.ServerState](ctx, s.conn)
+	if err != nil {
+		return err
+	}
+	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
+	return s.conn.Send(ctx, &wire.ServerState{Name: s.cfg.Name, Address: s.cfg.Address})
+}
+
+func (s *source) finishPhase(ctx context.Context, _ *PhaseRecord) error {
+	var hr hashResult
+	select {
+	case hr = <-s.hashes:
+		s.hashes = nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if hr.err != nil {
+		return fmt.Errorf("checksumming guest memory: %w", hr.err)
+	}
+	_, wall := s.clock.Now()
+	fin := &wire.Finish{
+		MemoryChecksum: hr.h.sum(),
+		DeviceDigest:   deviceDigest(s.devices),
+		PauseHrtime:    s.pauseHrt,
+		PauseWall:      s.pauseWall,
+		HandoffWall:    wallNs(wall),
+	}
+	for _, p := range s.result.Phases {
+		fin.Phases = append(fin.Phases, wire.PhaseTiming{Phase: uint8(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: p.Bytes, Pages: p.Pages})
+	}
+	if err := s.conn.Send(ctx, fin); err != nil {
+		return err
+	}
+	// The destination verifies and says it is ready to run the guest.
+	if _, err := wire.Expect[*wire.Okay](ctx, s.conn); err != nil {
+		return err
+	}
+	// The commit point: once the handoff is written the destination owns
+	// the guest and this side never resumes it, whatever happens next.
+	s.handedOff = true
+	if err := s.conn.Send(ctx, &wire.Handoff{}); err != nil {
+		// The destination may or may not have seen the handoff; resuming
+		// here could run the guest twice, so the VM stays paused.
+		s.cfg.Logger.Error("handoff write failed after commit; the VM stays paused here", "err", err)
+	}
+	s.result.Downtime = time.Duration(s.now() - s.pauseHrt)
+	s.span.SetAttributes(attribute.Int64(schema.AttrDowntimeNs, s.result.Downtime.Nanoseconds()))
+	if m := s.cfg.Metrics; m != nil {
+		m.Downtime(ctx, s.result.Downtime)
+	}
+	if err := s.vm.Destroy(); err != nil {
+		s.cfg.Logger.Warn("destroying the migrated-out VM", "err", err)
+	}
+	return nil
+}
+
+// abort undoes a failed migration on the source: it tells the peer why
+// (best effort), puts back the dirty bits it took and resumes the VM if it
+// paused it. After the handoff there is nothing to undo.
+func (s *source) abort(cause error) {
+	if s.handedOff {
+		return
+	}
+	// A fresh context: the migration's may be what was cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 2*time.Second)
+	defer cancel()
+	var remote *wire.RemoteError
+	if !errors.As(cause, &remote) {
+		_ = s.conn.SendError(ctx, s.phase, cause)
+	}
+	if s.hashes != nil {
+		<-s.hashes // the scan reads the VM; let it finish before resuming
+	}
+	if err := s.ram.restoreDirty(); err != nil {
+		s.cfg.Logger.Error("restoring the dirty log after a failed migration", "err", err)
+	}
+	if s.paused {
+		if err := s.vm.Resume(ctx); err != nil {
+			s.cfg.Logger.Error("resuming the VM after a failed migration", "err", err)
+		}
+	}
+}
