@@ -1,0 +1,21 @@
+// Package uprobe traces Go functions in a running process with Linux uprobes
+// and eBPF, without clang, tracefs or any change to the target.
+//
+// One BPF program, written with cilium/ebpf's asm package, serves every
+// probed symbol: each attachment carries its own cookie, which the program
+// copies into a fixed 96-byte Record along with the time
+// (bpf_ktime_get_ns, i.e. CLOCK_MONOTONIC), the pid/tid and the nine
+// integer argument registers of Go's amd64 register ABI. Records travel
+// through a BPF ring buffer; Tracer.Read returns them in timestamp order.
+//
+// Only function entries are probed. Return probes (uretprobes) rewrite the
+// return address on the stack, which crashes Go programs whose stacks move.
+//
+// Stripped binaries (-ldflags=-s) are resolved through .gopclntab.
+//
+// Errors: every failure wraps one of the sentinels ErrNotSupported (not
+// Linux, or the kernel lacks BPF, ring buffers, uprobes or attach cookies),
+// ErrPermission (not root and lacking CAP_BPF/CAP_PERFMON), ErrNoProcess,
+// ErrNoSymbol (a *SymbolError names the symbol and the binary) or
+// ErrProcessExited; match them with errors.Is.
+package uprobe
