@@ -22,12 +22,10 @@ type VM struct {
 	mu    sync.Mutex
 	state atomic.Int32 // vmm.State
 
-	// memMu guards mem (nil once destroyed) and vcpusLive; memory accessors
-	// hold it shared for a whole call, so a copy either sees running vCPUs
-	// from start to end or none.
-	memMu     sync.RWMutex
-	mem       *guestMemory
-	vcpusLive bool
+	// memMu guards mem, which is nil once destroyed; memory accessors
+	// hold it shared for a whole call.
+	memMu sync.RWMutex
+	mem   *guestMemory
 	// touched records host writes before Boot, which must then zero RAM.
 	touched atomic.Bool
 
@@ -196,9 +194,6 @@ func (vm *VM) Destroy() error {
 
 // startVCPUs launches one goroutine per vCPU; vm.mu must be held.
 func (vm *VM) startVCPUs() {
-	vm.memMu.Lock()
-	vm.vcpusLive = true
-	vm.memMu.Unlock()
 	vm.stop = make(chan struct{})
 	vm.wg.Add(len(vm.vcpus))
 	for _, c := range vm.vcpus {
@@ -211,7 +206,4 @@ func (vm *VM) startVCPUs() {
 func (vm *VM) stopVCPUs() {
 	close(vm.stop)
 	vm.wg.Wait()
-	vm.memMu.Lock()
-	vm.vcpusLive = false
-	vm.memMu.Unlock()
 }
