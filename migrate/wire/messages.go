@@ -1,0 +1,593 @@
+package wire
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/migtrace/migtrace/migrate/timedata"
+	"github.com/migtrace/migtrace/migrate/vmm"
+)
+
+// Bounds on variable-length fields, beyond the frame limit itself.
+const (
+	// MaxSpecLen bounds Sync.Spec (the JSON of the source's vmm.Spec).
+	MaxSpecLen = 1 << 20
+	// MaxConsoleLen bounds ServerState.Console.
+	MaxConsoleLen = 1 << 20
+	// MaxDevices bounds DeviceState.Devices.
+	MaxDevices = 4096
+	// MaxPhaseTimings bounds Finish.Phases.
+	MaxPhaseTimings = 4096
+	// MaxRuns bounds the runs in ZeroPages and PullRequest (each run takes
+	// 12 bytes, so a frame holds at most this many).
+	MaxRuns = MaxPayload / pageRunSize
+
+	pageRunSize     = 12
+	phaseTimingSize = 33
+	timeDataSize    = 44
+	deviceMinSize   = 16
+)
+
+// Hello opens the handshake (destination → source): the protocol versions
+// the destination speaks.
+type Hello struct {
+	Versions []uint32
+}
+
+// Type returns TypeHello.
+func (*Hello) Type() Type { return TypeHello }
+
+func (m *Hello) appendPayload(b []byte) ([]byte, error) {
+	if err := checkCount(TypeHello, "versions", len(m.Versions), MaxVersions); err != nil {
+		return b, err
+	}
+	b = appendU32(b, uint32(len(m.Versions)))
+	for _, v := range m.Versions {
+		b = appendU32(b, v)
+	}
+	return b, nil
+}
+
+func (m *Hello) decodePayload(d *decoder) {
+	n := d.count("Versions", 4, MaxVersions)
+	m.Versions = m.Versions[:0]
+	for range n {
+		m.Versions = append(m.Versions, d.u32("Versions"))
+	}
+}
+
+// HelloReply answers Hello (source → destination) with the version chosen.
+type HelloReply struct {
+	Version uint32
+}
+
+// Type returns TypeHelloReply.
+func (*HelloReply) Type() Type { return TypeHelloReply }
+
+func (m *HelloReply) appendPayload(b []byte) ([]byte, error) { return appendU32(b, m.Version), nil }
+func (m *HelloReply) decodePayload(d *decoder)               { m.Version = d.u32("Version") }
+
+// Okay acknowledges the previous step. It has no payload.
+type Okay struct{}
+
+// Type returns TypeOkay.
+func (*Okay) Type() Type                             { return TypeOkay }
+func (*Okay) appendPayload(b []byte) ([]byte, error) { return b, nil }
+func (*Okay) decodePayload(*decoder)                 {}
+
+// Error tells the peer that the sender failed; the receiver reports it as a
+// *RemoteError. Phase is a schema.Phase value (0 during the handshake).
+type Error struct {
+	Phase   uint8
+	Message string
+}
+
+// Type returns TypeError.
+func (*Error) Type() Type { return TypeError }
+
+func (m *Error) appendPayload(b []byte) ([]byte, error) {
+	b = append(b, m.Phase)
+	return appendString(b, TypeError, "Message", m.Message, MaxErrorMessage)
+}
+
+func (m *Error) decodePayload(d *decoder) {
+	m.Phase = d.u8("Phase")
+	m.Message = d.str("Message", MaxErrorMessage)
+}
+
+// Sync opens the migration (source → destination).
+type Sync struct {
+	// MigrationID identifies the migration (a UUID's 16 bytes).
+	MigrationID [16]byte
+	// TraceParent and TraceState are the W3C trace context of the source's
+	// migration span, so both hosts' spans share one trace.
+	TraceParent string
+	TraceState  string
+	// SourceName is the source server's name.
+	SourceName string
+	// Spec is the JSON encoding of the source VM's vmm.Spec.
+	Spec []byte
+}
+
+// Type returns TypeSync.
+func (*Sync) Type() Type { return TypeSync }
+
+func (m *Sync) appendPayload(b []byte) ([]byte, error) {
+	b = append(b, m.MigrationID[:]...)
+	var err error
+	if b, err = appendString(b, TypeSync, "TraceParent", m.TraceParent, MaxTraceParentLen); err != nil {
+		return b, err
+	}
+	if b, err = appendString(b, TypeSync, "TraceState", m.TraceState, MaxTraceStateLen); err != nil {
+		return b, err
+	}
+	if b, err = appendString(b, TypeSync, "SourceName", m.SourceName, MaxNameLen); err != nil {
+		return b, err
+	}
+	return appendBytes(b, TypeSync, "Spec", m.Spec, MaxSpecLen)
+}
+
+func (m *Sync) decodePayload(d *decoder) {
+	copy(m.MigrationID[:], d.take("MigrationID", 16))
+	m.TraceParent = d.str("TraceParent", MaxTraceParentLen)
+	m.TraceState = d.str("TraceState", MaxTraceStateLen)
+	m.SourceName = d.str("SourceName", MaxNameLen)
+	m.Spec = d.bytesCopy("Spec", MaxSpecLen)
+}
+
+// ClockProbe asks the source for its wall clock (destination → source).
+// T1 is the destination's wall clock, in Unix ns, when it sent the probe.
+type ClockProbe struct {
+	Seq uint32
+	T1  int64
+}
+
+// Type returns TypeClockProbe.
+func (*ClockProbe) Type() Type { return TypeClockProbe }
+
+func (m *ClockProbe) appendPayload(b []byte) ([]byte, error) {
+	return appendI64(appendU32(b, m.Seq), m.T1), nil
+}
+
+func (m *ClockProbe) decodePayload(d *decoder) {
+	m.Seq = d.u32("Seq")
+	m.T1 = d.i64("T1")
+}
+
+// ClockReply answers a ClockProbe (source → destination): T1 echoed, T2 the
+// source's wall clock when the probe arrived, T3 when the reply left, all
+// Unix ns.
+type ClockReply struct {
+	Seq        uint32
+	T1, T2, T3 int64
+}
+
+// Type returns TypeClockReply.
+func (*ClockReply) Type() Type { return TypeClockReply }
+
+func (m *ClockReply) appendPayload(b []byte) ([]byte, error) {
+	b = appendU32(b, m.Seq)
+	b = appendI64(b, m.T1)
+	b = appendI64(b, m.T2)
+	return appendI64(b, m.T3), nil
+}
+
+func (m *ClockReply) decodePayload(d *decoder) {
+	m.Seq = d.u32("Seq")
+	m.T1 = d.i64("T1")
+	m.T2 = d.i64("T2")
+	m.T3 = d.i64("T3")
+}
+
+// Sample completes the exchange with T4, the destination's wall clock when
+// the reply arrived.
+func (m *ClockReply) Sample(t4 int64) ClockSample {
+	return ClockSample{T1: m.T1, T2: m.T2, T3: m.T3, T4: t4}
+}
+
+// RoundBegin starts a RAM push round (source → destination). Pages is the
+// number of pages the round will carry, as data or as zero runs.
+type RoundBegin struct {
+	Round  uint32
+	Paused bool
+	Pages  uint64
+}
+
+// Type returns TypeRoundBegin.
+func (*RoundBegin) Type() Type { return TypeRoundBegin }
+
+func (m *RoundBegin) appendPayload(b []byte) ([]byte, error) {
+	b = appendU32(b, m.Round)
+	b = appendBool(b, m.Paused)
+	return appendU64(b, m.Pages), nil
+}
+
+func (m *RoundBegin) decodePayload(d *decoder) {
+	m.Round = d.u32("Round")
+	m.Paused = d.boolean("Paused")
+	m.Pages = d.u64("Pages")
+}
+
+// PageData carries Count consecutive pages starting at page First (source →
+// destination). Data holds exactly Count*PageSize bytes, 1 ≤ Count ≤
+// MaxPagesPerFrame.
+//
+// A PageData returned by Conn.Recv, and its Data, belong to the Conn and are
+// valid only until the next Recv: copy the pages into guest memory before
+// receiving again. Send does not retain Data.
+type PageData struct {
+	First uint64
+	Count uint32
+	Data  []byte
+}
+
+// Type returns TypePageData.
+func (*PageData) Type() Type { return TypePageData }
+
+func (m *PageData) appendHead(b []byte) ([]byte, error) {
+	if err := checkRun(TypePageData, "pages", m.First, uint64(m.Count), MaxPagesPerFrame); err != nil {
+		return b, err
+	}
+	if uint64(len(m.Data)) != uint64(m.Count)*PageSize {
+		return b, fmt.Errorf("encoding PageData: %d bytes of data for %d pages (want %d): %w",
+			len(m.Data), m.Count, uint64(m.Count)*PageSize, ErrInvalidMessage)
+	}
+	return appendU32(appendU64(b, m.First), m.Count), nil
+}
+
+func (m *PageData) bulk() []byte { return m.Data }
+
+func (m *PageData) appendPayload(b []byte) ([]byte, error) {
+	b, err := m.appendHead(b)
+	if err != nil {
+		return b, err
+	}
+	return append(b, m.Data...), nil
+}
+
+func (m *PageData) decodePayload(d *decoder) {
+	m.First = d.u64("First")
+	off := d.off
+	m.Count = d.u32("Count")
+	if d.err != nil {
+		return
+	}
+	if m.Count == 0 || m.Count > MaxPagesPerFrame {
+		d.fail("Count", off, "%d pages, want 1 to %d", m.Count, MaxPagesPerFrame)
+		return
+	}
+	if m.First > math.MaxUint64-uint64(m.Count) {
+		d.fail("First", off-8, "page %d + %d pages overflows", m.First, m.Count)
+		return
+	}
+	m.Data = d.take("Data", int(m.Count)*PageSize)
+}
+
+// PageRun is Count consecutive pages starting at page First.
+type PageRun struct {
+	First uint64
+	Count uint32
+}
+
+// ZeroPages marks runs of all-zero pages (source → destination): the
+// destination zeroes them instead of receiving their bytes.
+//
+// A ZeroPages returned by Conn.Recv, and its Runs, belong to the Conn and
+// are valid only until the next Recv.
+type ZeroPages struct {
+	Runs []PageRun
+}
+
+// Type returns TypeZeroPages.
+func (*ZeroPages) Type() Type { return TypeZeroPages }
+
+func (m *ZeroPages) appendPayload(b []byte) ([]byte, error) {
+	return appendRuns(b, TypeZeroPages, m.Runs)
+}
+
+func (m *ZeroPages) decodePayload(d *decoder) { m.Runs = decodeRuns(d, m.Runs) }
+
+// RoundEnd ends a RAM push round (source → destination): how many pages
+// went as data and how many as zero runs.
+type RoundEnd struct {
+	Round     uint32
+	PagesSent uint64
+	ZeroPages uint64
+}
+
+// Type returns TypeRoundEnd.
+func (*RoundEnd) Type() Type { return TypeRoundEnd }
+
+func (m *RoundEnd) appendPayload(b []byte) ([]byte, error) {
+	return appendU64(appendU64(appendU32(b, m.Round), m.PagesSent), m.ZeroPages), nil
+}
+
+func (m *RoundEnd) decodePayload(d *decoder) {
+	m.Round = d.u32("Round")
+	m.PagesSent = d.u64("PagesSent")
+	m.ZeroPages = d.u64("ZeroPages")
+}
+
+// RoundAck confirms a round (destination → source) with the number of
+// pages it received, data and zero runs together.
+type RoundAck struct {
+	Round         uint32
+	PagesReceived uint64
+}
+
+// Type returns TypeRoundAck.
+func (*RoundAck) Type() Type { return TypeRoundAck }
+
+func (m *RoundAck) appendPayload(b []byte) ([]byte, error) {
+	return appendU64(appendU32(b, m.Round), m.PagesReceived), nil
+}
+
+func (m *RoundAck) decodePayload(d *decoder) {
+	m.Round = d.u32("Round")
+	m.PagesReceived = d.u64("PagesReceived")
+}
+
+// PullRequest asks the source for pages (destination → source); usually
+// empty. The source answers with PageData and ZeroPages, then PullEnd.
+type PullRequest struct {
+	Runs []PageRun
+}
+
+// Type returns TypePullRequest.
+func (*PullRequest) Type() Type { return TypePullRequest }
+
+func (m *PullRequest) appendPayload(b []byte) ([]byte, error) {
+	return appendRuns(b, TypePullRequest, m.Runs)
+}
+
+func (m *PullRequest) decodePayload(d *decoder) { m.Runs = decodeRuns(d, m.Runs) }
+
+// PullEnd ends the source's answer to a PullRequest. It has no payload.
+type PullEnd struct{}
+
+// Type returns TypePullEnd.
+func (*PullEnd) Type() Type                             { return TypePullEnd }
+func (*PullEnd) appendPayload(b []byte) ([]byte, error) { return b, nil }
+func (*PullEnd) decodePayload(*decoder)                 {}
+
+// TimeData carries the guest's time data as the source read it.
+type TimeData struct {
+	Data timedata.Data
+}
+
+// Type returns TypeTimeData.
+func (*TimeData) Type() Type { return TypeTimeData }
+
+func (m *TimeData) appendPayload(b []byte) ([]byte, error) {
+	if !m.Data.Wallclock.Valid() {
+		return b, fmt.Errorf("encoding TimeData: wall clock nanoseconds %d not below 1e9: %w", m.Data.Wallclock.Nsec, ErrInvalidMessage)
+	}
+	b = appendU64(b, m.Data.GuestFreq)
+	b = appendU64(b, m.Data.GuestTSC)
+	b = appendI64(b, m.Data.Hrtime)
+	b = appendU64(b, m.Data.Wallclock.Sec)
+	b = appendU32(b, m.Data.Wallclock.Nsec)
+	return appendI64(b, m.Data.BootHrtime), nil
+}
+
+func (m *TimeData) decodePayload(d *decoder) {
+	m.Data.GuestFreq = d.u64("GuestFreq")
+	m.Data.GuestTSC = d.u64("GuestTSC")
+	m.Data.Hrtime = d.i64("Hrtime")
+	m.Data.Wallclock.Sec = d.u64("Wallclock.Sec")
+	off := d.off
+	m.Data.Wallclock.Nsec = d.u32("Wallclock.Nsec")
+	if d.err == nil && !m.Data.Wallclock.Valid() {
+		d.fail("Wallclock.Nsec", off, "%d not below 1e9", m.Data.Wallclock.Nsec)
+	}
+	m.Data.BootHrtime = d.i64("BootHrtime")
+}
+
+// DeviceState carries every device's exported state (source → destination).
+type DeviceState struct {
+	Devices []vmm.DeviceState
+}
+
+// Type returns TypeDeviceState.
+func (*DeviceState) Type() Type { return TypeDeviceState }
+
+func (m *DeviceState) appendPayload(b []byte) ([]byte, error) {
+	if err := checkCount(TypeDeviceState, "devices", len(m.Devices), MaxDevices); err != nil {
+		return b, err
+	}
+	b = appendU32(b, uint32(len(m.Devices)))
+	var err error
+	for i, dev := range m.Devices {
+		field := fmt.Sprintf("Devices[%d]", i)
+		if b, err = appendString(b, TypeDeviceState, field+".Name", dev.Name, MaxNameLen); err != nil {
+			return b, err
+		}
+		if b, err = appendString(b, TypeDeviceState, field+".Kind", dev.Kind, MaxNameLen); err != nil {
+			return b, err
+		}
+		b = appendU32(b, dev.Version)
+		if b, err = appendBytes(b, TypeDeviceState, field+".Data", dev.Data, MaxPayload); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+func (m *DeviceState) decodePayload(d *decoder) {
+	n := d.count("Devices", deviceMinSize, MaxDevices)
+	if n == 0 {
+		m.Devices = nil
+		return
+	}
+	m.Devices = make([]vmm.DeviceState, n)
+	for i := range m.Devices {
+		dev := &m.Devices[i]
+		dev.Name = d.str("Devices.Name", MaxNameLen)
+		dev.Kind = d.str("Devices.Kind", MaxNameLen)
+		dev.Version = d.u32("Devices.Version")
+		dev.Data = d.bytesCopy("Devices.Data", MaxPayload)
+		if d.err != nil {
+			if fe, ok := d.err.(*FrameError); ok && fe.Field != "" {
+				fe.Field = fmt.Sprintf("Devices[%d]%s", i, fe.Field[len("Devices"):])
+			}
+			return
+		}
+	}
+}
+
+// ServerState identifies a server and carries its console history; each
+// side sends one (destination first).
+type ServerState struct {
+	Name    string
+	Address string
+	Console []byte
+}
+
+// Type returns TypeServerState.
+func (*ServerState) Type() Type { return TypeServerState }
+
+func (m *ServerState) appendPayload(b []byte) ([]byte, error) {
+	var err error
+	if b, err = appendString(b, TypeServerState, "Name", m.Name, MaxNameLen); err != nil {
+		return b, err
+	}
+	if b, err = appendString(b, TypeServerState, "Address", m.Address, MaxNameLen); err != nil {
+		return b, err
+	}
+	return appendBytes(b, TypeServerState, "Console", m.Console, MaxConsoleLen)
+}
+
+func (m *ServerState) decodePayload(d *decoder) {
+	m.Name = d.str("Name", MaxNameLen)
+	m.Address = d.str("Address", MaxNameLen)
+	m.Console = d.bytesCopy("Console", MaxConsoleLen)
+}
+
+// PhaseTiming is one phase as the source timed it: Phase is a schema.Phase
+// value; BeginNs and EndNs are the source's wall clock in Unix ns; Bytes and
+// Pages count what the phase moved.
+type PhaseTiming struct {
+	Phase          uint8
+	BeginNs, EndNs int64
+	Bytes, Pages   uint64
+}
+
+// Finish closes the migration (source → destination): what the destination
+// must verify, and the source's own record of the migration.
+type Finish struct {
+	// MemoryChecksum is the digest of guest memory taken at pause.
+	MemoryChecksum [32]byte
+	// DeviceDigest is the digest of the exported device state.
+	DeviceDigest [32]byte
+	// PauseHrtime and PauseWall are the source's monotonic and wall clocks
+	// (ns) when it paused the VM.
+	PauseHrtime int64
+	PauseWall   int64
+	// HandoffWall is the source's wall clock (Unix ns) when it sent Finish.
+	HandoffWall int64
+	// Phases are the source's phase timings, in order.
+	Phases []PhaseTiming
+}
+
+// Type returns TypeFinish.
+func (*Finish) Type() Type { return TypeFinish }
+
+func (m *Finish) appendPayload(b []byte) ([]byte, error) {
+	if err := checkCount(TypeFinish, "phase timings", len(m.Phases), MaxPhaseTimings); err != nil {
+		return b, err
+	}
+	b = append(b, m.MemoryChecksum[:]...)
+	b = append(b, m.DeviceDigest[:]...)
+	b = appendI64(b, m.PauseHrtime)
+	b = appendI64(b, m.PauseWall)
+	b = appendI64(b, m.HandoffWall)
+	b = appendU32(b, uint32(len(m.Phases)))
+	for _, p := range m.Phases {
+		b = append(b, p.Phase)
+		b = appendI64(b, p.BeginNs)
+		b = appendI64(b, p.EndNs)
+		b = appendU64(b, p.Bytes)
+		b = appendU64(b, p.Pages)
+	}
+	return b, nil
+}
+
+func (m *Finish) decodePayload(d *decoder) {
+	copy(m.MemoryChecksum[:], d.take("MemoryChecksum", 32))
+	copy(m.DeviceDigest[:], d.take("DeviceDigest", 32))
+	m.PauseHrtime = d.i64("PauseHrtime")
+	m.PauseWall = d.i64("PauseWall")
+	m.HandoffWall = d.i64("HandoffWall")
+	n := d.count("Phases", phaseTimingSize, MaxPhaseTimings)
+	if n == 0 {
+		m.Phases = nil
+		return
+	}
+	m.Phases = make([]PhaseTiming, n)
+	for i := range m.Phases {
+		p := &m.Phases[i]
+		p.Phase = d.u8("Phases.Phase")
+		p.BeginNs = d.i64("Phases.BeginNs")
+		p.EndNs = d.i64("Phases.EndNs")
+		p.Bytes = d.u64("Phases.Bytes")
+		p.Pages = d.u64("Phases.Pages")
+	}
+}
+
+// Handoff is the source's commit (source → destination), sent after the
+// destination's Okay to Finish. Once it is sent the source never resumes
+// the VM: the destination owns the guest. It has no payload; it is a type
+// of its own, not an Okay, so that no other acknowledgement can be taken
+// for the commit.
+type Handoff struct{}
+
+// Type returns TypeHandoff.
+func (*Handoff) Type() Type                             { return TypeHandoff }
+func (*Handoff) appendPayload(b []byte) ([]byte, error) { return b, nil }
+func (*Handoff) decodePayload(*decoder)                 {}
+
+func checkRun(t Type, what string, first, count uint64, max uint64) error {
+	if count == 0 || count > max {
+		return fmt.Errorf("encoding %s: %d %s, want 1 to %d: %w", t, count, what, max, ErrInvalidMessage)
+	}
+	if first > math.MaxUint64-count {
+		return fmt.Errorf("encoding %s: page %d + %d %s overflows: %w", t, first, count, what, ErrInvalidMessage)
+	}
+	return nil
+}
+
+func appendRuns(b []byte, t Type, runs []PageRun) ([]byte, error) {
+	if err := checkCount(t, "runs", len(runs), MaxRuns); err != nil {
+		return b, err
+	}
+	b = appendU32(b, uint32(len(runs)))
+	for _, r := range runs {
+		if err := checkRun(t, "pages in a run", r.First, uint64(r.Count), math.MaxUint32); err != nil {
+			return b, err
+		}
+		b = appendU32(appendU64(b, r.First), r.Count)
+	}
+	return b, nil
+}
+
+func decodeRuns(d *decoder, runs []PageRun) []PageRun {
+	n := d.count("Runs", pageRunSize, MaxRuns)
+	runs = runs[:0]
+	for i := 0; i < n && d.err == nil; i++ {
+		off := d.off
+		r := PageRun{First: d.u64("Runs.First"), Count: d.u32("Runs.Count")}
+		if d.err != nil {
+			break
+		}
+		if r.Count == 0 {
+			d.fail(fmt.Sprintf("Runs[%d].Count", i), off+8, "run of 0 pages")
+			break
+		}
+		if r.First > math.MaxUint64-uint64(r.Count) {
+			d.fail(fmt.Sprintf("Runs[%d].First", i), off, "page %d + %d pages overflows", r.First, r.Count)
+			break
+		}
+		runs = append(runs, r)
+	}
+	return runs
+}
