@@ -23,6 +23,10 @@ from traces.`,
 	root.AddCommand(
 		newVersionCommand(),
 		newAdjustCommand(),
+		newServeCommand(),
+		newMigrateCommand(),
+		newStatusCommand(),
+		newDemoCommand(),
 	)
 	return root
 }

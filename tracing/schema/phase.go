@@ -135,6 +135,9 @@ func (s Stage) String() string {
 	return fmt.Sprintf("Stage(%d)", uint8(s))
 }
 
+// Valid reports whether s is a known stage.
+func (s Stage) Valid() bool { return s >= StageMigration && s <= StageKernel }
+
 // Label returns the row label operators know from time-adjustments.d:
 // "Migration", "Propolis" (the userspace stage) or "Kernel".
 func (s Stage) Label() string {

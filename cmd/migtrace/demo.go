@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/report/otlpread"
+	"github.com/migtrace/migtrace/report/render"
+)
+
+func newDemoCommand() *cobra.Command {
+	var (
+		vmf    vmFlags
+		tune   tuningFlags
+		tel    telemetryFlags
+		warmup time.Duration
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Migrate a simulated VM between two servers on loopback and print both tables",
+		Long: `demo runs a source and a destination instance server in this process on
+loopback, boots a simulated VM on the source (its guest keeps dirtying
+memory and reading its TSC), migrates it live through the servers' HTTP
+API, writes the trace, and prints the tables that 'migtrace report' rebuilds
+from that trace: each side's phase table and the destination's time
+adjustment table ("Propolis" is the userspace adjustment stage).
+
+Set OTEL_EXPORTER_OTLP_ENDPOINT to also send the trace to a collector or
+Jaeger.`,
+		Example: `  migtrace demo
+  migtrace demo --memory 1GiB --dirty-rate 64MiB --trace-file demo.jsonl`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			format, err := parseFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
+			if err != nil {
+				return err
+			}
+			log, err := tel.logger(cmd)
+			if err != nil {
+				return err
+			}
+			backend, spec, err := vmf.build()
+			if err != nil {
+				return err
+			}
+			if tel.traceFile == "" {
+				f, err := os.CreateTemp("", "migtrace-demo-*.jsonl")
+				if err != nil {
+					return fmt.Errorf("creating a trace file: %w", err)
+				}
+				f.Close()
+				tel.traceFile = f.Name()
+				defer os.Remove(tel.traceFile)
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			tele, err := tel.setup(ctx, "migtrace-demo", true)
+			if err != nil {
+				return err
+			}
+			defer shutdownTelemetry(tele, log)
+
+			var addrs [2]string
+			var servers [2]*server.Server
+			done := make(chan error, 2)
+			for i, name := range []string{"source", "destination"} {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					return fmt.Errorf("listening on loopback: %w", err)
+				}
+				addrs[i] = ln.Addr().String()
+				srv, err := server.New(ctx, server.Config{
+					Name: name, Address: addrs[i], Backend: backend, Boot: i == 0, Spec: spec,
+					Migration: tune.config(), Tracer: tele.Tracer(), Metrics: tele.Instruments(),
+					MetricsHandler: tele.MetricsHandler(), Flush: tele.ForceFlush, Logger: log,
+				})
+				if err != nil {
+					ln.Close()
+					return err
+				}
+				servers[i] = srv
+				go func() { done <- srv.Serve(ctx, ln) }()
+			}
+			defer func() {
+				cancel()
+				for range servers {
+					if serr := <-done; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
+						err = serr
+					}
+				}
+			}()
+			fmt.Fprintf(cmd.ErrOrStderr(), "source %s (booted, %s, dirtying %s/s), destination %s\n",
+				addrs[0], render.HumanBytes(float64(spec.MemoryBytes)), render.HumanBytes(float64(vmf.dirtyRate.bytesPerSec)), addrs[1])
+			// Let the guest run and dirty memory before it moves.
+			select {
+			case <-time.After(warmup):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+
+			hc := &http.Client{Timeout: 10 * time.Second}
+			dst := &apiClient{hc: hc, scheme: "http", addr: addrs[1]}
+			var started server.MigrateResponse
+			if err := dst.do(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: addrs[0]}, &started); err != nil {
+				return fmt.Errorf("starting the migration: %w", err)
+			}
+			st, err := followMigration(ctx, dst, started.ID, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if err := tele.ForceFlush(ctx); err != nil {
+				return fmt.Errorf("flushing the trace: %w", err)
+			}
+			ms, err := readMigration(ctx, tel.traceFile, started.ID)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if err := printMigrationTables(out, ms, format); err != nil {
+				return err
+			}
+			if m := st.Migration; m.Result != "success" {
+				return fmt.Errorf("%s", m.Error)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	vmf.register(f)
+	tune.register(f)
+	tel.register(f)
+	f.DurationVar(&warmup, "warmup", 300*time.Millisecond, "let the guest run this long before migrating")
+	f.StringVarP(&output, "output", "o", "dtrace", "table format: dtrace, table or json")
+	return cmd
+}
+
+// readMigration reads both sides of migration id back from a trace file.
+func readMigration(ctx context.Context, path, id string) ([]report.Migration, error) {
+	r := otlpread.New()
+	if err := r.ReadFile(ctx, path); err != nil {
+		return nil, err
+	}
+	all, err := r.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	return report.Select(all, report.Selection{MigrationID: id})
+}

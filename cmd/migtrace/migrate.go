@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// apiClient talks to one instance server's HTTP API.
+type apiClient struct {
+	hc     *http.Client
+	scheme string
+	addr   string
+}
+
+func (c *apiClient) url(path string) string { return c.scheme + "://" + c.addr + path }
+
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, c.url(path), err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, c.url(path), err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading the response: %w", method, c.url(path), err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e server.ErrorResponse
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s: %s", method, c.url(path), resp.Status, e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, c.url(path), resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: decoding the response: %w", method, c.url(path), err)
+		}
+	}
+	return nil
+}
+
+func newMigrateCommand() *cobra.Command {
+	var (
+		from, to string
+		output   string
+		timeout  time.Duration
+		tlsf     tlsFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "migrate --from ADDR --to ADDR",
+		Short: "Migrate the VM of one instance server to another",
+		Long: `migrate asks the server at --to to pull the VM from the server at --from
+(both are the servers' --listen addresses), shows live progress — a
+progress bar on a terminal, plain lines otherwise — and prints the phase
+tables of both sides and the time-adjustment table at the end.
+
+Exit status: 0 when the VM runs on --to, 1 when the migration failed (the
+message names the phase; the VM keeps running on --from), 2 for bad flags.`,
+		Example: `  migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002`,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd.Flags(), "from", "to"); err != nil {
+				return err
+			}
+			for _, a := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
+				if _, _, err := net.SplitHostPort(a.v); err != nil {
+					return usageErrorf("%s %q: want HOST:PORT", a.flag, a.v)
+				}
+			}
+			format, err := parseFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
+			if err != nil {
+				return err
+			}
+			hc, scheme, err := tlsf.httpClient(10 * time.Second)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			dst := &apiClient{hc: hc, scheme: scheme, addr: to}
+			var started server.MigrateResponse
+			if err := dst.do(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: from}, &started); err != nil {
+				return fmt.Errorf("starting the migration: %w", err)
+			}
+			st, err := followMigration(ctx, dst, started.ID, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			m := st.Migration
+			if m.Detail != nil {
+				m.Detail.Role = schema.RoleDestination
+				if err := printMigrationTables(cmd.OutOrStdout(), report.FromResult(m.Detail), format); err != nil {
+					return err
+				}
+			}
+			if m.Result != schema.ResultSuccess {
+				return fmt.Errorf("%s", m.Error)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&from, "from", "", "source server `ADDR` (its --listen)")
+	f.StringVar(&to, "to", "", "destination server `ADDR` (its --listen)")
+	f.StringVarP(&output, "output", "o", "dtrace", "table format: dtrace, table or json")
+	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
+	tlsf.register(f)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"dtrace", "table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func parseFormat(s string, allowed ...render.Format) (render.Format, error) {
+	for _, f := range allowed {
+		if string(f) == s {
+			return f, nil
+		}
+	}
+	return "", usageErrorf("invalid value %q for --output: want one of %v", s, allowed)
+}
+
+// followMigration polls the destination until migration id ends, showing
+// progress on w.
+func followMigration(ctx context.Context, dst *apiClient, id string, w io.Writer) (server.InstanceStatus, error) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	var (
+		bar       *progressbar.ProgressBar
+		lastKey   string
+		lastPrint time.Time
+	)
+	defer func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var st server.InstanceStatus
+		if err := dst.do(ctx, http.MethodGet, "/v1/instance", nil, &st); err != nil {
+			return st, fmt.Errorf("following the migration: %w", err)
+		}
+		m := st.Migration
+		if m == nil || m.ID != id {
+			return st, fmt.Errorf("following the migration: %s no longer reports migration %s", dst.addr, id)
+		}
+		if m.Result != "running" {
+			if bar != nil {
+				_ = bar.Finish()
+				bar = nil
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintf(w, "migration %s: %s\n", id, m.Result)
+			return st, nil
+		}
+		if p := m.Progress; p != nil {
+			key := fmt.Sprintf("%s/%d", p.Phase, p.Round)
+			if tty {
+				if key != lastKey {
+					if bar != nil {
+						_ = bar.Finish()
+						fmt.Fprintln(w)
+					}
+					bar = progressbar.NewOptions64(int64(max(p.RoundPages, 1)), progressbar.OptionSetWriter(w),
+						progressbar.OptionSetDescription(fmt.Sprintf("%-16s round %d", p.Phase, p.Round)),
+						progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
+						progressbar.OptionSetWidth(30), progressbar.OptionThrottle(100*time.Millisecond))
+				}
+				_ = bar.Set64(int64(p.RoundDone))
+			} else if key != lastKey || time.Since(lastPrint) >= time.Second {
+				fmt.Fprintf(w, "%s round %d: %d/%d pages, %s sent, %s left, %s/s, ETA %s\n",
+					p.Phase, p.Round, p.RoundDone, p.RoundPages, render.HumanBytes(float64(p.Bytes)),
+					render.HumanBytes(float64(p.RemainingBytes)), render.HumanBytes(p.Rate),
+					time.Duration(p.ETANs).Round(time.Millisecond))
+				lastPrint = time.Now()
+			}
+			lastKey = key
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("following the migration: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// printMigrationTables prints each side's phase table, then the
+// destination's adjustment table.
+func printMigrationTables(w io.Writer, ms []report.Migration, f render.Format) error {
+	if len(ms) == 0 {
+		return errors.New("no migration to print")
+	}
+	if err := render.Phases(w, ms, f); err != nil {
+		return err
+	}
+	var dst []report.Migration
+	for _, m := range ms {
+		if m.Role == schema.RoleDestination && m.HasTimeData() {
+			dst = append(dst, m)
+		}
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	return render.Adjustments(w, dst, f)
+}
+
+func newStatusCommand() *cobra.Command {
+	var (
+		addr   string
+		output string
+		tlsf   tlsFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "status --server ADDR",
+		Short: "Show an instance server's state and last migration",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd.Flags(), "server"); err != nil {
+				return err
+			}
+			if output != "text" && output != "json" {
+				return usageErrorf("invalid value %q for --output: want text or json", output)
+			}
+			hc, scheme, err := tlsf.httpClient(10 * time.Second)
+			if err != nil {
+				return err
+			}
+			c := &apiClient{hc: hc, scheme: scheme, addr: addr}
+			var st server.InstanceStatus
+			if err := c.do(cmd.Context(), http.MethodGet, "/v1/instance", nil, &st); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				return writeJSON(out, st)
+			}
+			ew := &errWriter{w: out}
+			ew.printf("name:      %s\nstate:     %s\nbackend:   %s\nmemory:    %s\nguest TSC: %d\n",
+				st.Name, st.State, st.Backend, render.HumanBytes(float64(st.MemoryBytes)), st.GuestTSC)
+			if m := st.Migration; m != nil {
+				ew.printf("migration: %s (%s, peer %s) %s, phase %s\n", m.ID, m.Role, m.Peer, m.Result, m.Phase)
+				if m.Error != "" {
+					ew.printf("error:     %s\n", m.Error)
+				}
+				if d := m.Detail; d != nil && m.Result == schema.ResultSuccess {
+					if d.Blackout > 0 {
+						ew.printf("blackout:  %v (± %v)\n", d.Blackout, d.BlackoutError)
+					}
+					if d.Downtime > 0 {
+						ew.printf("downtime:  %v\n", d.Downtime)
+					}
+				}
+			}
+			return ew.err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "server", "", "instance server `ADDR` (its --listen)")
+	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	tlsf.register(f)
+	return cmd
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migtrace/migtrace/migrate/server"
+)
+
+func newServeCommand() *cobra.Command {
+	var (
+		listen   string
+		name     string
+		boot     bool
+		insecure bool
+		vmf      vmFlags
+		tlsf     tlsFlags
+		tune     tuningFlags
+		tel      telemetryFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --listen ADDR",
+		Short: "Run an instance server hosting one VM",
+		Long: `serve runs an instance server on ADDR. Its HTTP API:
+
+  GET  /v1/instance   the instance's state and its last migration
+  POST /v1/migrate    {"source": "ADDR"}: pull the VM from the server at ADDR
+  GET  /metrics       Prometheus metrics
+
+Migration streams reach the server through the same address (an HTTP
+upgrade). With --boot it boots a fresh VM; without, it waits for one to
+migrate in. On a non-loopback address it refuses to start without mutual
+TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
+		Example: `  migtrace serve --listen 127.0.0.1:7001 --boot --memory 256MiB --dirty-rate 64MiB
+  migtrace serve --listen 127.0.0.1:7002`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listen == "" {
+				return usageErrorf("missing required flag --listen")
+			}
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return usageErrorf("--listen %q: want HOST:PORT: %v", listen, err)
+			}
+			tlsOn, err := tlsf.enabled()
+			if err != nil {
+				return err
+			}
+			if !tlsOn && !insecure && !isLoopback(listen) {
+				return usageErrorf("--listen %s is not a loopback address: give --tls-cert, --tls-key and --tls-ca, or --insecure to accept anyone who can reach it", listen)
+			}
+			log, err := tel.logger(cmd)
+			if err != nil {
+				return err
+			}
+			backend, spec, err := vmf.build()
+			if err != nil {
+				return err
+			}
+			serverTLS, err := tlsf.server()
+			if err != nil {
+				return err
+			}
+			clientTLS, err := tlsf.client()
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = hostname() + "-" + listen
+			}
+			ctx := cmd.Context()
+			tele, err := tel.setup(ctx, "migtrace", true)
+			if err != nil {
+				return err
+			}
+			defer shutdownTelemetry(tele, log)
+
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("listening on %s: %w", listen, err)
+			}
+			srv, err := server.New(ctx, server.Config{
+				Name: name, Address: ln.Addr().String(), Backend: backend, Boot: boot, Spec: spec,
+				ServerTLS: serverTLS, ClientTLS: clientTLS, Migration: tune.config(),
+				Tracer: tele.Tracer(), Metrics: tele.Instruments(), MetricsHandler: tele.MetricsHandler(),
+				Flush: tele.ForceFlush, Logger: log,
+			})
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			st := srv.Status()
+			log.Info("serving", "address", ln.Addr().String(), "name", name, "state", st.State,
+				"backend", st.Backend, "memory_bytes", spec.MemoryBytes, "tls", tlsOn)
+			err = srv.Serve(ctx, ln)
+			if errors.Is(err, net.ErrClosed) {
+				err = nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "", "`ADDR` (HOST:PORT) for the HTTP API and migration streams")
+	f.StringVar(&name, "name", "", "instance name (default HOSTNAME-ADDR)")
+	f.BoolVar(&boot, "boot", false, "boot a fresh VM instead of waiting for one to migrate in")
+	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --listen without TLS")
+	vmf.register(f)
+	tlsf.register(f)
+	tune.register(f)
+	tel.register(f)
+	return cmd
+}

@@ -1,0 +1,319 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/migtrace/migtrace/migrate"
+	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// StreamPath is where a destination dials a source's migration stream.
+const StreamPath = "/v1/migrate/stream"
+
+// Sentinels; match with errors.Is.
+var (
+	// ErrBusy: the server is migrating or in a state that does not allow
+	// the request (HTTP 409).
+	ErrBusy = errors.New("instance busy")
+	// ErrNoVM: the server hosts no VM to migrate out (HTTP 409).
+	ErrNoVM = errors.New("no VM to migrate")
+)
+
+// Config configures a Server.
+type Config struct {
+	// Name is the instance's name.
+	Name string
+	// Address is the address peers reach this server at (its --listen).
+	Address string
+	// Backend builds VMs: the one booted here, or one migrating in.
+	Backend vmm.Backend
+	// Boot starts a fresh VM of spec Spec at New; otherwise the server
+	// waits for a VM to migrate in.
+	Boot bool
+	Spec vmm.Spec
+	// ServerTLS, if set, serves HTTPS (the migration stream included);
+	// ClientTLS is used when dialling a source.
+	ServerTLS, ClientTLS *tls.Config
+	// Migration tunes migrations; its Name, Address, Tracer, Metrics and
+	// Progress fields are filled in by the server.
+	Migration migrate.Config
+	// Tracer and Metrics receive the migrations' spans and metrics.
+	Tracer  trace.Tracer
+	Metrics migrate.Metrics
+	// MetricsHandler serves GET /metrics; nil answers 404.
+	MetricsHandler http.Handler
+	// Flush, if set, runs after each migration so its spans are exported
+	// before anyone asks for them.
+	Flush func(context.Context) error
+	Logger *slog.Logger
+}
+
+// Server hosts one VM.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	baseCtx context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	state State
+	vm    vmm.VM
+	mig   *MigrationStatus
+}
+
+// New creates a server and, with cfg.Boot, boots its VM.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("server: no VM backend")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Server{cfg: cfg, log: cfg.Logger, baseCtx: base, cancel: cancel, state: StateWaiting}
+	if cfg.Boot {
+		vm, err := cfg.Backend.New(cfg.Spec)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("creating the VM: %w", err)
+		}
+		if err := vm.Boot(ctx); err != nil {
+			_ = vm.Destroy()
+			cancel()
+			return nil, fmt.Errorf("booting the VM: %w", err)
+		}
+		s.vm, s.state = vm, StateRunning
+	}
+	return s, nil
+}
+
+// Handler returns the server's HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/instance", s.handleInstance)
+	mux.HandleFunc("POST /v1/migrate", s.handleMigrate)
+	mux.HandleFunc("GET "+StreamPath, s.handleStream)
+	if s.cfg.MetricsHandler != nil {
+		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
+	}
+	return mux
+}
+
+// Serve serves the API on ln until ctx ends, then shuts down gracefully
+// (in-flight migrations are cancelled; a source VM not yet handed off
+// resumes).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.cfg.ServerTLS != nil {
+		ln = tls.NewListener(ln, s.cfg.ServerTLS)
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	s.Close()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// Close cancels migrations in flight, waits for them to unwind and
+// destroys the VM.
+func (s *Server) Close() {
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vm != nil {
+		_ = s.vm.Destroy()
+		s.vm = nil
+	}
+}
+
+// Status returns what GET /v1/instance reports.
+func (s *Server) Status() InstanceStatus {
+	s.mu.Lock()
+	st := InstanceStatus{Name: s.cfg.Name, State: s.state, Backend: s.cfg.Backend.Name(), Address: s.cfg.Address}
+	vm := s.vm
+	if s.mig != nil {
+		m := *s.mig
+		if m.Progress != nil {
+			p := *m.Progress
+			m.Progress = &p
+		}
+		st.Migration = &m
+	}
+	s.mu.Unlock()
+	if vm != nil {
+		st.MemoryBytes = vm.Spec().MemoryBytes
+		if vm.State() != vmm.StateDestroyed {
+			if td, err := vm.ReadTimeData(context.Background()); err == nil {
+				st.GuestTSC = td.GuestTSC
+			}
+		}
+	}
+	return st
+}
+
+// VM returns the hosted VM, or nil.
+func (s *Server) VM() vmm.VM {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vm
+}
+
+func (s *Server) migrationConfig(id migrate.ID) migrate.Config {
+	c := s.cfg.Migration
+	c.Name, c.Address = s.cfg.Name, s.cfg.Address
+	c.Tracer, c.Metrics, c.Logger = s.cfg.Tracer, s.cfg.Metrics, s.log
+	c.Progress = func(p migrate.Progress) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.mig == nil || s.mig.ID != id.String() {
+			return
+		}
+		s.mig.Phase = p.Phase.String()
+		s.mig.Progress = &ProgressStatus{
+			Phase: p.Phase.String(), Round: p.Round, RoundPages: p.RoundPages, RoundDone: p.RoundDone,
+			Bytes: p.Bytes, RemainingBytes: p.RemainingBytes, Rate: p.Rate, ETANs: p.ETA.Nanoseconds(),
+		}
+	}
+	return c
+}
+
+// StartMigration makes this server pull the VM from the server at source.
+// It returns at once; GET /v1/instance follows the migration.
+func (s *Server) StartMigration(source string) (migrate.ID, error) {
+	id := migrate.NewID()
+	s.mu.Lock()
+	if s.state != StateWaiting && s.state != StateFailed {
+		state := s.state
+		s.mu.Unlock()
+		return id, fmt.Errorf("%w: cannot migrate in while %s", ErrBusy, state)
+	}
+	s.state = StateMigratingIn
+	s.mig = &MigrationStatus{ID: id.String(), Role: schema.RoleDestination.String(), Peer: source, Result: resultRunning}
+	s.mu.Unlock()
+
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runDestination(s.baseCtx, id, source)
+	}()
+	return id, nil
+}
+
+// MigrateFrom pulls the VM from source and waits for the outcome.
+func (s *Server) MigrateFrom(ctx context.Context, source string) (*migrate.Result, error) {
+	id, err := s.StartMigration(source)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		s.mu.Lock()
+		m := s.mig
+		done := m != nil && m.ID == id.String() && m.Result != resultRunning
+		var res *migrate.Result
+		var errText string
+		if done {
+			res, errText = m.Detail, m.Error
+		}
+		s.mu.Unlock()
+		if done {
+			if res != nil && res.Err != nil {
+				return res, res.Err
+			}
+			if errText != "" {
+				return res, errors.New(errText)
+			}
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Server) runDestination(ctx context.Context, id migrate.ID, source string) {
+	dial := func(ctx context.Context) (net.Conn, error) {
+		q := url.Values{"id": {id.String()}}
+		carrier := propagation.MapCarrier{}
+		propagation.TraceContext{}.Inject(ctx, carrier)
+		for k, v := range carrier {
+			q.Set(k, v)
+		}
+		return wire.Dial(ctx, source, s.cfg.ClientTLS, StreamPath+"?"+q.Encode())
+	}
+	vm, res, err := migrate.RunDestination(ctx, dial, s.cfg.Backend, id, s.migrationConfig(id))
+	s.flush()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finishStatus(res, err)
+	if err != nil {
+		s.state = StateFailed
+		s.log.Error("migration in failed", "id", id, "source", source, "err", err)
+		return
+	}
+	s.vm, s.state = vm, StateRunning
+	s.log.Info("migration in succeeded", "id", id, "source", source, "blackout", res.Blackout)
+}
+
+// finishStatus records a migration's outcome; s.mu must be held.
+func (s *Server) finishStatus(res *migrate.Result, err error) {
+	if s.mig == nil {
+		return
+	}
+	s.mig.Detail = res
+	s.mig.Progress = nil
+	if err != nil {
+		s.mig.Result = schema.ResultFailure
+		s.mig.Error = err.Error()
+		if p, ok := migrate.FailedPhase(err); ok {
+			s.mig.ErrorPhase = p.String()
+			s.mig.Phase = p.String()
+		}
+		return
+	}
+	s.mig.Result = schema.ResultSuccess
+	s.mig.Phase = schema.PhaseFinish.String()
+}
+
+func (s *Server) flush() {
+	if s.cfg.Flush == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.cfg.Flush(ctx); err != nil {
+		s.log.Warn("flushing telemetry after a migration", "err", err)
+	}
+}

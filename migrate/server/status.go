@@ -1,0 +1,79 @@
+package server
+
+import (
+	"github.com/migtrace/migtrace/migrate"
+)
+
+// State is an instance server's state, as GET /v1/instance reports it.
+type State string
+
+// The states. A server without a VM is waiting; a failed migration in
+// leaves it failed (it can be asked again); a failed migration out leaves
+// it running.
+const (
+	StateWaiting      State = "waiting"
+	StateRunning      State = "running"
+	StatePaused       State = "paused"
+	StateMigratingIn  State = "migrating-in"
+	StateMigratingOut State = "migrating-out"
+	StateMigrated     State = "migrated"
+	StateFailed       State = "failed"
+)
+
+// InstanceStatus is the body of GET /v1/instance.
+type InstanceStatus struct {
+	Name        string           `json:"name"`
+	State       State            `json:"state"`
+	Backend     string           `json:"backend"`
+	MemoryBytes uint64           `json:"memory_bytes"`
+	GuestTSC    uint64           `json:"guest_tsc"`
+	Address     string           `json:"address,omitempty"`
+	Migration   *MigrationStatus `json:"migration"`
+}
+
+// MigrationStatus is the current or last migration.
+type MigrationStatus struct {
+	ID    string `json:"id"`
+	Role  string `json:"role"`
+	Peer  string `json:"peer,omitempty"`
+	Phase string `json:"phase"`
+	// Result is "running" while in flight, then "success" or "failure".
+	Result     string `json:"result"`
+	Error      string `json:"error,omitempty"`
+	ErrorPhase string `json:"error_phase,omitempty"`
+	// Progress is the latest progress report while running.
+	Progress *ProgressStatus `json:"progress,omitempty"`
+	// Detail is the side's full record once the migration ended.
+	Detail *migrate.Result `json:"detail,omitempty"`
+}
+
+// ProgressStatus is migrate.Progress in JSON form.
+type ProgressStatus struct {
+	Phase          string  `json:"phase"`
+	Round          int     `json:"round"`
+	RoundPages     uint64  `json:"round_pages"`
+	RoundDone      uint64  `json:"round_done"`
+	Bytes          uint64  `json:"bytes"`
+	RemainingBytes uint64  `json:"remaining_bytes"`
+	Rate           float64 `json:"rate_bytes_per_sec"`
+	ETANs          int64   `json:"eta_ns"`
+}
+
+// MigrateRequest is the body of POST /v1/migrate.
+type MigrateRequest struct {
+	Source string `json:"source"`
+}
+
+// MigrateResponse answers POST /v1/migrate.
+type MigrateResponse struct {
+	ID string `json:"id"`
+}
+
+// ErrorResponse is the body of every 4xx/5xx answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+const (
+	resultRunning = "running"
+)
