@@ -18,10 +18,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/migtrace ./cmd/migtrace
 
 demo: build
-	$(BIN)/migtrace adjust --guest-freq 2649958945 --guest-tsc 2330632597459 \
-	  --src-hrtime 18028032305249 --src-boot-hrtime 17148534696948 \
-	  --src-wallclock 1683850713.581965192 \
-	  --dst-hrtime 18018796793122 --dst-wallclock 1683850713.582072774
+	$(BIN)/migtrace demo
 
 test: test-deps lint test-go
 

@@ -58,7 +58,7 @@ type Config struct {
 	MetricsHandler http.Handler
 	// Flush, if set, runs after each migration so its spans are exported
 	// before anyone asks for them.
-	Flush func(context.Context) error
+	Flush  func(context.Context) error
 	Logger *slog.Logger
 }
 
