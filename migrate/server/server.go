@@ -213,7 +213,7 @@ func (s *Server) migrationConfig(id migrate.ID) migrate.Config {
 func (s *Server) StartMigration(source string) (migrate.ID, error) {
 	id := migrate.NewID()
 	s.mu.Lock()
-	if s.state != StateWaiting && s.state != StateFailed {
+	if s.state != StateWaiting && s.state != StateFailed && s.state != StateMigrated {
 		state := s.state
 		s.mu.Unlock()
 		return id, fmt.Errorf("%w: cannot migrate in while %s", ErrBusy, state)

@@ -8,8 +8,8 @@ import (
 type State string
 
 // The states. A server without a VM is waiting; a failed migration in
-// leaves it failed (it can be asked again); a failed migration out leaves
-// it running.
+// leaves it failed and a successful one out leaves it migrated, and in
+// both it can take a VM in again; a failed migration out leaves it running.
 const (
 	StateWaiting      State = "waiting"
 	StateRunning      State = "running"
