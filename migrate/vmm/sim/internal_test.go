@@ -213,3 +213,24 @@ func TestSerialHistoryKeepsTail(t *testing.T) {
 		t.Errorf("history does not end with the newest output")
 	}
 }
+
+// BenchmarkGuestPageWrite is the cost of one workload page write (stamp,
+// body, checksum, dirty bit): it bounds the dirty rate one vCPU sustains.
+func BenchmarkGuestPageWrite(b *testing.B) {
+	backend, err := New(WithMemory(64<<20), WithDirtyRate(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm, err := backend.NewVM(vmm.Spec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer vm.Destroy()
+	c := vm.vcpus[0]
+	b.ResetTimer()
+	b.ReportAllocs()
+	b.SetBytes(vmm.PageSize)
+	for range b.N {
+		vm.writeWorkloadPage(c)
+	}
+}

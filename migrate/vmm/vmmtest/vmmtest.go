@@ -457,6 +457,9 @@ func (s suite) deviceErrors(t *testing.T) {
 			{"trailing bytes", func(d *vmm.DeviceState) { d.Data = append(append([]byte(nil), d.Data...), 0xff) }, vmm.ErrDeviceData},
 		}
 		for _, tw := range tweaks {
+			if tw.target == vmm.ErrDeviceData && len(st.Data) < 2 {
+				continue // nothing to truncate in a (nearly) stateless device
+			}
 			d := st
 			tw.modify(&d)
 			err := vm.ImportDevices(ctx, []vmm.DeviceState{d})
