@@ -27,6 +27,7 @@ from traces.`,
 		newMigrateCommand(),
 		newStatusCommand(),
 		newDemoCommand(),
+		newReportCommand(),
 	)
 	return root
 }

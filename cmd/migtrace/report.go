@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/report/otlpread"
+	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// reportInput holds the flags every report subcommand shares.
+type reportInput struct {
+	jaegerURL   string
+	traceID     string
+	migrationID string
+	role        string
+}
+
+func newReportCommand() *cobra.Command {
+	in := &reportInput{}
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Rebuild the DTrace tables, summaries and checks from migration traces",
+		Long: `report reads the traces migtrace emits — OTLP JSON Lines files (--trace-file, or
+the OpenTelemetry Collector's file exporter), '-' for stdin, or a Jaeger query
+service — and rebuilds what propolis's D scripts print, after the fact and from
+any host.
+
+By default every side (source and destination) of every migration in the input
+is reported, in start order; --migration and --role select. With several
+selected, each table follows a "migration ID ROLE" line; with one, the table is
+bare so it diffs cleanly against an old DTrace capture.
+
+Exit status: 0 on success, 1 on unreadable input or (check) a violation, 2 on
+a missing or malformed flag.`,
+		Args: cobra.NoArgs,
+	}
+	f := cmd.PersistentFlags()
+	f.StringVar(&in.jaegerURL, "jaeger", "", "read the trace from the Jaeger query service at `URL` (e.g. http://localhost:16686)")
+	f.StringVar(&in.traceID, "trace-id", "", "trace `ID` to fetch with --jaeger (32 hex digits)")
+	f.StringVar(&in.migrationID, "migration", "", "report only the migration with this `ID`")
+	f.StringVar(&in.role, "role", "", "report only this side: source or destination")
+	_ = cmd.RegisterFlagCompletionFunc("role", cobra.FixedCompletions([]string{"source", "destination"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("migration", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("trace-id", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("jaeger", cobra.NoFileCompletions)
+
+	cmd.AddCommand(
+		newReportPhasesCommand(in),
+		newReportAdjustmentsCommand(in),
+		newReportSummaryCommand(in),
+		newReportCheckCommand(in),
+	)
+	return cmd
+}
+
+// addReportOutputFlag adds -o/--output with completion over the given formats;
+// the first is the default.
+func addReportOutputFlag(cmd *cobra.Command, out *string, formats ...render.Format) {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		names[i] = string(f)
+	}
+	cmd.Flags().StringVarP(out, "output", "o", names[0], "output format: "+strings.Join(names, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(names, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func parseReportFormat(s string, formats ...render.Format) (render.Format, error) {
+	names := make([]string, len(formats))
+	for i, f := range formats {
+		if string(f) == s {
+			return f, nil
+		}
+		names[i] = string(f)
+	}
+	return "", usageErrorf("invalid value %q for --output: want %s", s, strings.Join(names, ", "))
+}
+
+// selection validates the selection flags; defaultRole applies when
+// --role is not given, and a role the command cannot use is refused.
+func (in *reportInput) selection(defaultRole schema.Role, onlyRole schema.Role) (report.Selection, error) {
+	sel := report.Selection{MigrationID: in.migrationID, Role: defaultRole}
+	if in.role != "" {
+		r, err := schema.ParseRole(in.role)
+		if err != nil {
+			return sel, usageErrorf("--role: %v", err)
+		}
+		if onlyRole != 0 && r != onlyRole {
+			return sel, usageErrorf("--role %s: this report covers only the %s, which records the time data", r, onlyRole)
+		}
+		sel.Role = r
+	}
+	return sel, nil
+}
+
+// load validates the input flags and reads every input into migrations,
+// then applies sel.
+func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []string, sel report.Selection) ([]report.Migration, error) {
+	if (in.jaegerURL == "") != (in.traceID == "") {
+		return nil, usageErrorf("--jaeger and --trace-id go together")
+	}
+	if in.traceID != "" {
+		if err := otlpread.ValidTraceID(in.traceID); err != nil {
+			return nil, usageErrorf("--trace-id: %v", err)
+		}
+	}
+	if len(args) == 0 && in.jaegerURL == "" {
+		return nil, usageErrorf("no input: give trace FILEs, - for stdin, or --jaeger URL --trace-id ID")
+	}
+	stdinUsed := false
+	r := otlpread.New()
+	for _, a := range args {
+		if a == "-" {
+			if stdinUsed {
+				return nil, usageErrorf("'-' (stdin) given twice")
+			}
+			stdinUsed = true
+			if err := r.Read(ctx, cmd.InOrStdin(), "stdin"); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := r.ReadFile(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+	if in.jaegerURL != "" {
+		if err := r.ReadJaeger(ctx, in.jaegerURL, in.traceID); err != nil {
+			return nil, err
+		}
+	}
+	all, err := r.Migrations()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", reportInputName(args, in), err)
+	}
+	return report.Select(all, sel)
+}
+
+func reportInputName(args []string, in *reportInput) string {
+	names := append([]string(nil), args...)
+	if in.jaegerURL != "" {
+		names = append(names, "Jaeger trace "+in.traceID)
+	}
+	for i, n := range names {
+		if n == "-" {
+			names[i] = "stdin"
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+const reportInputHelp = `
+Input: FILE... (OTLP JSON Lines; '-' for stdin) and/or --jaeger URL --trace-id ID.`
+
+func newReportPhasesCommand(in *reportInput) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "phases [FILE|-]...",
+		Short: "The live-migration-times.d table: time per phase, pages and bytes",
+		Long: `phases prints propolis's live-migration-times.d table for each selected side:
+PHASE / TIME ELAPSED (usec), a row per phase that ran in protocol order, each
+(end - begin) of the host's monotonic clock in ns / 1000; TOTAL is the sum of
+the ns deltas / 1000. When pages moved (the source) the page summary follows:
+pages and bytes in total, before the pause (RamPushPrePause) and during it
+(RamPushPostPause), and the KiB/s of each.
+
+-o dtrace (default) uses the layout of the capture in propolis PR #359, column
+for column.` + reportInputHelp,
+		Example: `  migtrace report phases trace.jsonl
+  migtrace report phases --role source --migration 5eed0359-... trace.jsonl
+  migtrace report phases --jaeger http://localhost:16686 --trace-id 0af7651916cd43dd8448eb211c80319c`,
+		ValidArgsFunction: reportFileCompletion,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := parseReportFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
+			if err != nil {
+				return err
+			}
+			sel, err := in.selection(0, 0)
+			if err != nil {
+				return err
+			}
+			ms, err := in.load(cmd.Context(), cmd, args, sel)
+			if err != nil {
+				return err
+			}
+			if err := report.RequirePhases(ms); err != nil {
+				return err
+			}
+			return render.Phases(cmd.OutOrStdout(), ms, format)
+		},
+	}
+	addReportOutputFlag(cmd, &output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
+	return cmd
+}
+
+func newReportAdjustmentsCommand(in *reportInput) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "adjustments [FILE|-]...",
+		Short: "The time-adjustments.d table: guest TSC and boot_hrtime at each time-data stage",
+		Long: `adjustments prints propolis's time-adjustments.d table for each destination
+(the side that imports and adjusts the guest's time data): GUEST FREQ (Hz) /
+UPTIME (usec) / TOTAL TIME (usec), then EVENT / DURATION (usec) / GUEST TSC /
+BOOT HRTIME for the three stages, with the [adjustment] between them.
+
+The rows keep the labels operators know from the D script:
+  Migration  the source's time data as received; its duration is the
+             wall-clock migration delta.
+  Propolis   the userspace stage: migtrace's own adjustment (guest TSC +=
+             delta x freq; boot_hrtime rebased on the destination's hrtime);
+             its duration runs until the write to the VMM.
+  Kernel     the VMM's correction for the latency between that write and its
+             receipt.
+TOTAL TIME is the sum of the three durations in ns / 1000.
+
+Destinations whose migration failed before the time data was imported are
+skipped unless named with --migration.` + reportInputHelp,
+		Example: `  migtrace report adjustments trace.jsonl
+  migtrace report adjustments -o json --migration 5eed0359-... trace.jsonl`,
+		ValidArgsFunction: reportFileCompletion,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := parseReportFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
+			if err != nil {
+				return err
+			}
+			sel, err := in.selection(schema.RoleDestination, schema.RoleDestination)
+			if err != nil {
+				return err
+			}
+			ms, err := in.load(cmd.Context(), cmd, args, sel)
+			if err != nil {
+				return err
+			}
+			if in.migrationID == "" {
+				ms = reportWithTimeData(ms)
+				if len(ms) == 0 {
+					return fmt.Errorf("%s: %w: no destination in the input imported time data", reportInputName(args, in), report.ErrNoTimeData)
+				}
+			}
+			return render.Adjustments(cmd.OutOrStdout(), ms, format)
+		},
+	}
+	addReportOutputFlag(cmd, &output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
+	return cmd
+}
+
+func reportWithTimeData(ms []report.Migration) []report.Migration {
+	out := ms[:0]
+	for _, m := range ms {
+		if m.HasTimeData() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func newReportSummaryCommand(in *reportInput) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "summary [FILE|-]...",
+		Short: "Phase-time percentiles, downtime, blackout and RAM rates over many migrations",
+		Long: `summary aggregates every selected side of every migration in the inputs: per
+role and phase the count, failures, p50/p95/p99/max duration (nearest rank),
+pages, bytes and rate, with the slowest phase (highest median) of each role
+flagged; then the source's downtime and the destination's blackout.` + reportInputHelp,
+		Example:           `  migtrace report summary traces/*.jsonl`,
+		ValidArgsFunction: reportFileCompletion,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := parseReportFormat(output, render.FormatTable, render.FormatJSON, render.FormatCSV)
+			if err != nil {
+				return err
+			}
+			sel, err := in.selection(0, 0)
+			if err != nil {
+				return err
+			}
+			ms, err := in.load(cmd.Context(), cmd, args, sel)
+			if err != nil {
+				return err
+			}
+			return render.Summary(cmd.OutOrStdout(), report.Summarize(ms), format)
+		},
+	}
+	addReportOutputFlag(cmd, &output, render.FormatTable, render.FormatJSON, render.FormatCSV)
+	return cmd
+}
+
+func newReportCheckCommand(in *reportInput) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "check [FILE|-]...",
+		Short: "Validate the clock adjustments and guest continuity from the trace alone",
+		Long: `check recomputes each destination's time-data adjustment from the values its
+trace recorded, without running the code that made it:
+  tsc-delta           the userspace TSC adjustment = floor(delta_ns x freq / 1e9)
+  boot-hrtime         the new boot_hrtime = destination hrtime - uptime - delta
+  guest-uptime        uptime = source hrtime - source boot_hrtime
+  migration-duration  the Migration row's duration = the migration delta
+  row-tsc, row-boot-hrtime
+                      each row = the previous row + its adjustment (TSC mod 2^64)
+  kernel-boot-hrtime  the kernel keeps the userspace boot_hrtime
+  guest-freq          the frequency never changes
+  negative-delta      the wall-clock delta was negative and clamped to 0
+  clock-offset        the hosts' wall clocks differ beyond the offset's error bound
+  tsc-monotonic, memory-checksum, device-state
+                      the guest continuity check at handoff
+It prints one OK line per clean migration and a FAIL line per violation
+(migration, rule, expected vs got), plus notes such as an ignored TSC offset.
+
+Exit status: 0 when every selected destination is clean, 1 on any violation.` + reportInputHelp,
+		Example:           `  migtrace report check trace.jsonl`,
+		ValidArgsFunction: reportFileCompletion,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := parseReportFormat(output, render.FormatText, render.FormatJSON)
+			if err != nil {
+				return err
+			}
+			sel, err := in.selection(schema.RoleDestination, schema.RoleDestination)
+			if err != nil {
+				return err
+			}
+			ms, err := in.load(cmd.Context(), cmd, args, sel)
+			if err != nil {
+				return err
+			}
+			results := make([]report.CheckResult, len(ms))
+			violations, sides := 0, 0
+			for i := range ms {
+				results[i] = report.Check(ms[i])
+				if v := len(results[i].Violations()); v > 0 {
+					violations += v
+					sides++
+				}
+			}
+			if err := render.Check(cmd.OutOrStdout(), results, format); err != nil {
+				return err
+			}
+			if violations > 0 {
+				return fmt.Errorf("check failed: %d violation(s) in %d migration(s)", violations, sides)
+			}
+			return nil
+		},
+	}
+	addReportOutputFlag(cmd, &output, render.FormatText, render.FormatJSON)
+	return cmd
+}
+
+// reportFileCompletion offers trace files.
+func reportFileCompletion(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return []string{"jsonl", "json"}, cobra.ShellCompDirectiveFilterFileExt
+}

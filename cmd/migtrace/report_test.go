@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// runReport is run with stdin.
+func runReport(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	root := newRootCommand()
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetIn(stdin)
+	root.SetArgs(args)
+	code = exitCode(root.Execute(), &errb)
+	return out.String(), errb.String(), code
+}
+
+// traceFile writes ms as an OTLP JSON Lines file and returns its path.
+func traceFile(t *testing.T, ms ...report.Migration) string {
+	t.Helper()
+	var buf bytes.Buffer
+	for _, m := range ms {
+		if err := reporttest.WriteJSONL(&buf, reporttest.Traces(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "trace.jsonl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func seedTrace(t *testing.T) string {
+	return traceFile(t, reporttest.SeedSource(), reporttest.SeedDestination())
+}
+
+func golden(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "report", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestReportSeedTables(t *testing.T) {
+	path := seedTrace(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"phases", []string{"report", "phases", "--role", "source", path}, golden(t, "seed-phases.txt")},
+		{"adjustments", []string{"report", "adjustments", path}, golden(t, "seed-adjustments.txt")},
+		{"adjustments by id", []string{"report", "adjustments", "--migration", reporttest.SeedMigrationID, "-o", "dtrace", path}, golden(t, "seed-adjustments.txt")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := runReport(t, nil, tt.args...)
+			if code != 0 || out != tt.want {
+				t.Fatalf("exit %d, stderr %q\n--- got ---\n%s--- want ---\n%s", code, stderr, out, tt.want)
+			}
+		})
+	}
+}
+
+func TestReportStdin(t *testing.T) {
+	data, err := os.ReadFile(seedTrace(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runReport(t, bytes.NewReader(data), "report", "phases", "--role", "source", "-")
+	if code != 0 || out != golden(t, "seed-phases.txt") {
+		t.Fatalf("exit %d, stderr %q, out:\n%s", code, stderr, out)
+	}
+}
+
+func TestReportSeveralMigrations(t *testing.T) {
+	fleet := reporttest.Fleet(2, 11)
+	path := traceFile(t, fleet...)
+	out, _, code := runReport(t, nil, "report", "phases", path)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	headings := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "migration ") {
+			headings++
+		}
+	}
+	if n := headings; n != 4 {
+		t.Errorf("want 4 headings, got %d:\n%s", n, out)
+	}
+	out, _, code = runReport(t, nil, "report", "adjustments", "-o", "json", path)
+	var tables []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &tables) != nil || len(tables) != 2 {
+		t.Fatalf("exit %d, adjustments json:\n%s", code, out)
+	}
+	out, _, code = runReport(t, nil, "report", "summary", path)
+	if code != 0 || !strings.Contains(out, "2 migrations (4 sides, 0 failed)") || !strings.Contains(out, "<- slowest") {
+		t.Fatalf("exit %d, summary:\n%s", code, out)
+	}
+	out, _, code = runReport(t, nil, "report", "phases", "-o", "csv", "--migration", fleet[0].ID, "--role", "source", path)
+	if code != 0 || strings.Count(out, "\n") != 1+len(fleet[0].Phases)+1 {
+		t.Fatalf("exit %d, csv:\n%s", code, out)
+	}
+}
+
+func TestReportCheck(t *testing.T) {
+	out, stderr, code := runReport(t, nil, "report", "check", seedTrace(t))
+	if code != 0 || !strings.HasPrefix(out, "OK migration "+reporttest.SeedMigrationID+" destination:") || strings.Count(out, "\n") != 1 {
+		t.Fatalf("clean: exit %d, stderr %q, out:\n%s", code, stderr, out)
+	}
+
+	bad := reporttest.SeedDestination()
+	bad.Stages[report.StageIndex(schema.StageUserspace)].GuestTSCDelta += 2
+	bad.Stages[report.StageIndex(schema.StageUserspace)].GuestTSC += 2
+	bad.Stages[report.StageIndex(schema.StageKernel)].GuestTSC += 2
+	honoured := false
+	bad.Continuity.TSCOffsetHonoured = &honoured
+	out, stderr, code = runReport(t, nil, "report", "check", traceFile(t, bad))
+	if code != 1 {
+		t.Fatalf("doctored: exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"FAIL migration " + bad.ID + " destination: tsc-delta:",
+		"expected 285087, got 285089",
+		"note: migration " + bad.ID + " destination: TSC offset not honoured: continuity reflects the host TSC",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctored output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "check failed: 1 violation(s) in 1 migration(s)") {
+		t.Errorf("stderr = %q", stderr)
+	}
+
+	out, _, code = runReport(t, nil, "report", "check", "-o", "json", traceFile(t, bad))
+	var res []struct {
+		OK       bool `json:"ok"`
+		Findings []struct{ Rule string }
+	}
+	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || len(res) != 1 || res[0].OK || res[0].Findings[0].Rule != report.RuleTSCDelta {
+		t.Fatalf("json: exit %d:\n%s", code, out)
+	}
+}
+
+func TestReportBadInput(t *testing.T) {
+	dir := t.TempDir()
+	notJSON := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notJSON, []byte("{\"resourceSpans\": [\n"), 0o644)
+	foreign := filepath.Join(dir, "foreign.jsonl")
+	os.WriteFile(foreign, []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"GET /"}]}]}]}`+"\n"), 0o644)
+	path := seedTrace(t)
+
+	jaeger404 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer jaeger404.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + l.Addr().String()
+	l.Close()
+	const tid = "0af7651916cd43dd8448eb211c80319c"
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no input", []string{"report", "phases"}, 2, "no input"},
+		{"bad role", []string{"report", "phases", "--role", "both", path}, 2, "--role"},
+		{"bad output", []string{"report", "phases", "-o", "yaml", path}, 2, "want dtrace, table, json, csv"},
+		{"summary has no dtrace", []string{"report", "summary", "-o", "dtrace", path}, 2, "--output"},
+		{"adjustments of a source", []string{"report", "adjustments", "--role", "source", path}, 2, "destination"},
+		{"jaeger without trace id", []string{"report", "phases", "--jaeger", "http://x"}, 2, "go together"},
+		{"bad trace id", []string{"report", "phases", "--jaeger", "http://x", "--trace-id", "zz"}, 2, "invalid trace ID"},
+		{"missing file", []string{"report", "phases", filepath.Join(dir, "absent.jsonl")}, 1, "absent.jsonl"},
+		{"truncated JSON", []string{"report", "phases", notJSON}, 1, notJSON + ":1: not valid OTLP JSON"},
+		{"no migtrace spans", []string{"report", "phases", foreign}, 1, "no migration spans"},
+		{"unknown migration", []string{"report", "phases", "--migration", "nope", path}, 1, `migration not found: "nope"`},
+		{"jaeger 404", []string{"report", "phases", "--jaeger", jaeger404.URL, "--trace-id", tid}, 1, "trace ID not found in Jaeger at " + jaeger404.URL},
+		{"jaeger refused", []string{"report", "phases", "--jaeger", refused, "--trace-id", tid}, 1, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := runReport(t, nil, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Fatalf("exit %d (want %d), stderr %q (want %q), stdout %q", code, tt.code, stderr, tt.want, out)
+			}
+		})
+	}
+}
+
+func TestReportHelpAndCompletion(t *testing.T) {
+	out, _, code := runReport(t, nil, "report", "adjustments", "--help")
+	if code != 0 || !strings.Contains(out, "Propolis   the userspace stage") {
+		t.Errorf("adjustments help does not explain the Propolis row:\n%s", out)
+	}
+	out, _, _ = runReport(t, nil, "__complete", "report", "phases", "-o", "")
+	for _, f := range []string{"dtrace", "table", "json", "csv"} {
+		if !strings.Contains(out, f+"\n") {
+			t.Errorf("completion lacks %s:\n%s", f, out)
+		}
+	}
+	out, _, _ = runReport(t, nil, "__complete", "report", "check", "--role", "")
+	if !strings.Contains(out, "source\ndestination\n") {
+		t.Errorf("role completion:\n%s", out)
+	}
+}
