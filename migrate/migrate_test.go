@@ -155,7 +155,7 @@ func (c *failingConn) Write(b []byte) (int, error) {
 
 func TestSourceDropLeavesVMRunning(t *testing.T) {
 	cfg := Config{IOTimeout: 5 * time.Second}
-	for _, budget := range []int{100, 64 << 10, 2 << 20} {
+	for _, budget := range []int{100, 4 << 10, 32 << 10} {
 		p := newPair(t, cfg, sim.WithMemory(8<<20), sim.WithDirtyRate(4<<20))
 		ctx := context.Background()
 		id := NewID()

@@ -240,12 +240,43 @@ type ramReceiver struct {
 	vm       vmm.VM
 	pages    uint64
 	received bitmap
-	hashes   pageHashes
+	// written marks pages that hold data: a new VM's memory is zero, so a
+	// zero marker for a page never written needs no work.
+	written bitmap
+	hashes  pageHashes
 }
 
 func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
 	pages := vm.Spec().Pages()
-	return &ramReceiver{s: s, vm: vm, pages: pages, received: newBitmap(pages), hashes: newPageHashes(pages)}
+	return &ramReceiver{s: s, vm: vm, pages: pages, received: newBitmap(pages),
+		written: newBitmap(pages), hashes: newPageHashes(pages)}
+}
+
+// zero clears the pages of a run that hold data.
+func (r *ramReceiver) zero(first, count uint64) error {
+	var err error
+	runStart, runLen := uint64(0), uint64(0)
+	flush := func() {
+		if runLen > 0 && err == nil {
+			if zerr := r.vm.ZeroPages(runStart, runLen); zerr != nil {
+				err = fmt.Errorf("zeroing pages %d-%d: %w", runStart, runStart+runLen-1, zerr)
+			}
+		}
+		runLen = 0
+	}
+	for p := first; p < first+count; p++ {
+		if !r.written.get(p) {
+			flush()
+			continue
+		}
+		if runLen == 0 {
+			runStart = p
+		}
+		runLen++
+		r.written[p/64] &^= 1 << (p % 64)
+	}
+	flush()
+	return err
 }
 
 func (r *ramReceiver) checkRun(first, count uint64) error {
@@ -268,6 +299,7 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 		}
 		r.hashes.update(m.First, m.Data)
 		r.received.setRange(m.First, n)
+		r.written.setRange(m.First, n)
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
@@ -281,8 +313,8 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 			if err := r.checkRun(run.First, n); err != nil {
 				return true, err
 			}
-			if err := r.vm.ZeroPages(run.First, n); err != nil {
-				return true, fmt.Errorf("zeroing pages %d-%d: %w", run.First, run.First+n-1, err)
+			if err := r.zero(run.First, n); err != nil {
+				return true, err
 			}
 			r.hashes.zero(run.First, n)
 			r.received.setRange(run.First, n)

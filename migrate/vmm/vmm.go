@@ -216,7 +216,8 @@ type VM interface {
 type Backend interface {
 	// Name is the backend's name, as in Spec.Backend.
 	Name() string
-	// New creates a VM in StateCreated with the given spec. Boot it to start
-	// a fresh guest, or import a migration into it and Resume.
+	// New creates a VM in StateCreated with the given spec; its memory
+	// reads as zeros. Boot it to start a fresh guest, or import a migration
+	// into it and Resume.
 	New(spec Spec) (VM, error)
 }
