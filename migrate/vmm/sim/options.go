@@ -57,7 +57,8 @@ func WithDirtyRate(bytesPerSecond int64) Option {
 }
 
 // WithTSCFrequency sets the guest TSC frequency in Hz of a freshly booted
-// guest. A migrated guest keeps the frequency its time data carries.
+// guest; 0 means the host's (see HostTSCFrequency). A migrated guest keeps
+// the frequency its time data carries.
 func WithTSCFrequency(hz uint64) Option {
 	return optionFunc(func(c *config) { c.tscFreq = hz })
 }

@@ -72,6 +72,10 @@ func (vm *VM) ReadTimeData(ctx context.Context) (timedata.Data, error) {
 // the guest TSC; boot_hrtime is installed verbatim and the wall clock is
 // ignored. The guest takes d's frequency (the simulated host scales any).
 // The VM must not be running.
+//
+// The returned Applied carries the corrected guest TSC with the VMM's
+// receipt hrtime (the instant that TSC holds for), boot_hrtime and
+// frequency as given, and d's wall clock unchanged.
 func (vm *VM) WriteTimeData(ctx context.Context, d timedata.Data) (vmm.TimeWrite, error) {
 	const op = "writing time data"
 	if err := ctx.Err(); err != nil {
