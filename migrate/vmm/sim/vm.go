@@ -9,6 +9,11 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 )
 
+var (
+	_ vmm.Backend = (*Backend)(nil)
+	_ vmm.VM      = (*VM)(nil)
+)
+
 // VM is a simulated virtual machine; it implements vmm.VM. Its methods are
 // safe for concurrent use.
 type VM struct {
