@@ -61,9 +61,10 @@ func Select(all []Migration, sel Selection) ([]Migration, error) {
 	return out, nil
 }
 
-// SortByStart orders migrations by start time, then id, then role.
+// SortByStart orders migrations by start time, then id, then role (a
+// total order for distinct sides, so no stable sort is needed).
 func SortByStart(ms []Migration) {
-	slices.SortStableFunc(ms, func(a, b Migration) int {
+	slices.SortFunc(ms, func(a, b Migration) int {
 		if c := a.StartTime.Compare(b.StartTime); c != 0 {
 			return c
 		}

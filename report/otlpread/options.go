@@ -9,6 +9,7 @@ const DefaultMaxLineBytes = 256 << 20
 type config struct {
 	maxLineBytes int
 	httpClient   *http.Client
+	decoders     int
 }
 
 func newConfig(opts []Option) config {
@@ -46,6 +47,15 @@ func WithHTTPClient(hc *http.Client) Option {
 		if hc != nil {
 			c.httpClient = hc
 		}
+		return c
+	})
+}
+
+// WithDecoders sets how many lines are decoded in parallel; n <= 0 (the
+// default) uses GOMAXPROCS, at most 8.
+func WithDecoders(n int) Option {
+	return optionFunc(func(c config) config {
+		c.decoders = n
 		return c
 	})
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -67,29 +69,116 @@ func (r *Reader) ReadFile(ctx context.Context, path string) error {
 
 // Read reads OTLP JSON Lines from in; name appears in errors. Blank lines
 // are skipped; every other line must be one OTLP TracesData object.
+//
+// Lines are decoded in parallel (decoding dominates the cost) and folded
+// into the model in input order, so results and the error reported (the
+// first bad line) do not depend on scheduling. At most a few lines per
+// CPU are in flight, which bounds memory.
 func (r *Reader) Read(ctx context.Context, in io.Reader, name string) error {
-	sc := bufio.NewScanner(in)
-	initial := 64 << 10
-	if initial > r.cfg.maxLineBytes {
-		initial = r.cfg.maxLineBytes
+	workers := r.cfg.decoders
+	if workers <= 0 {
+		workers = min(max(runtime.GOMAXPROCS(0), 1), 8)
 	}
+	jobs := make(chan *lineJob)
+	pending := make(chan *lineJob, 2*workers)
+	// Line buffers are recycled: there are never more in use than lines
+	// in flight.
+	free := make(chan []byte, 2*workers+2)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j.td, j.err = decodeLine(j.buf)
+				// The decoder copies what it keeps, so the line's
+				// buffer can carry a later line.
+				select {
+				case free <- j.buf[:0]:
+				default:
+				}
+				j.buf = nil
+				close(j.done)
+			}
+		}()
+	}
+
+	// The folder owns r.sides and r.stats while Read runs.
+	stop := make(chan struct{})
+	folded := make(chan error, 1)
+	go func() {
+		var first error
+		for j := range pending {
+			<-j.done
+			if first != nil {
+				continue // drain
+			}
+			err := j.err
+			if err == nil {
+				r.stats.Lines++
+				err = r.addTraces(j.td)
+			}
+			if err != nil {
+				first = &LineError{Name: name, Line: j.line, Err: err}
+				close(stop)
+			}
+		}
+		folded <- first
+	}()
+
+	scanErr := r.scanLines(ctx, in, name, stop, free, func(j *lineJob) {
+		pending <- j
+		jobs <- j
+	})
+	close(jobs)
+	close(pending)
+	wg.Wait()
+	if err := <-folded; err != nil {
+		return err // a bad line comes before whatever stopped the scan
+	}
+	return scanErr
+}
+
+type lineJob struct {
+	line int
+	buf  []byte
+	td   ptrace.Traces
+	err  error
+	done chan struct{}
+}
+
+// scanLines splits in into lines and hands each non-blank one, copied, to
+// dispatch, until the input ends, ctx is done or stop is closed.
+func (r *Reader) scanLines(ctx context.Context, in io.Reader, name string, stop <-chan struct{}, free chan []byte, dispatch func(*lineJob)) error {
+	sc := bufio.NewScanner(in)
+	initial := min(64<<10, r.cfg.maxLineBytes)
 	sc.Buffer(make([]byte, initial), r.cfg.maxLineBytes)
 	line := 0
+	var nbytes int64
+	defer func() { r.stats.Bytes += nbytes }()
 	for sc.Scan() {
 		line++
-		if line%256 == 0 {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		if line%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		buf := sc.Bytes()
-		r.stats.Bytes += int64(len(buf)) + 1
+		nbytes += int64(len(buf)) + 1
 		if len(bytes.TrimSpace(buf)) == 0 {
 			continue
 		}
-		if err := r.readLine(buf); err != nil {
-			return &LineError{Name: name, Line: line, Err: err}
+		var own []byte
+		select {
+		case own = <-free:
+		default:
 		}
+		dispatch(&lineJob{line: line, buf: append(own, buf...), done: make(chan struct{})})
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -98,24 +187,23 @@ func (r *Reader) Read(ctx context.Context, in io.Reader, name string) error {
 		}
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	return nil
+	return ctx.Err()
 }
 
-// readLine decodes one TracesData JSON object and folds its spans in.
-func (r *Reader) readLine(buf []byte) error {
-	r.stats.Lines++
+// decodeLine decodes one TracesData JSON object.
+func decodeLine(buf []byte) (ptrace.Traces, error) {
 	if i := firstNonSpace(buf); i < 0 || buf[i] != '{' {
-		return fmt.Errorf("%w: a line must be a JSON object (TracesData)", ErrNotTraces)
+		return ptrace.Traces{}, fmt.Errorf("%w: a line must be a JSON object (TracesData)", ErrNotTraces)
 	}
 	var u ptrace.JSONUnmarshaler
 	td, err := u.UnmarshalTraces(buf)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotJSON, err)
+		return ptrace.Traces{}, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	if td.ResourceSpans().Len() == 0 {
-		return fmt.Errorf("%w: no resourceSpans (is this a metrics or logs file?)", ErrNotTraces)
+		return ptrace.Traces{}, fmt.Errorf("%w: no resourceSpans (is this a metrics or logs file?)", ErrNotTraces)
 	}
-	return r.addTraces(td)
+	return td, nil
 }
 
 func firstNonSpace(b []byte) int {
@@ -263,6 +351,9 @@ func (r *Reader) addPhase(s *side, sp ptrace.Span, p schema.Phase, a attrReader)
 	i := len(m.Phases)
 	for i > 0 && m.Phases[i-1].Phase > p {
 		i--
+	}
+	if m.Phases == nil {
+		m.Phases = make([]report.PhaseTiming, 0, len(schema.Phases))
 	}
 	m.Phases = append(m.Phases, report.PhaseTiming{})
 	copy(m.Phases[i+1:], m.Phases[i:])
