@@ -71,8 +71,6 @@ type Conn struct {
 
 	sendMu    sync.Mutex
 	wbuf      []byte
-	bufsArr   [2][]byte
-	bufs      net.Buffers
 	sendErr   error
 	sendWatch watch
 
@@ -136,8 +134,10 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-// Send writes m as one frame. It does not retain m: PageData's pages are
-// written straight from m.Data, and m may be reused once Send returns. A
+// Send writes m as one frame, with one write. It does not retain m, which may
+// be reused once Send returns. PageData is sent without copying its pages
+// when it comes from NewPageData; otherwise its pages are copied into a
+// reused buffer first. A
 // message that cannot be encoded is refused (ErrInvalidMessage or
 // ErrFrameTooLarge) without touching the stream.
 func (c *Conn) Send(ctx context.Context, m Message) error {
@@ -147,52 +147,53 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 		return c.sendErr
 	}
 	t := m.Type()
-	var (
-		b    []byte
-		bulk []byte
-		err  error
-	)
-	if bm, ok := m.(bulkMessage); ok {
-		b, err = bm.appendHead(c.wbuf[:HeaderSize])
-		bulk = bm.bulk()
-	} else {
-		b, err = m.appendPayload(c.wbuf[:HeaderSize])
-	}
-	c.wbuf = b[:0]
+	b, err := c.encode(m)
 	if err != nil {
 		return err
 	}
-	n := len(b) - HeaderSize + len(bulk)
+	n := len(b) - HeaderSize
 	if n > c.maxPayload {
 		return fmt.Errorf("sending %s: %d-byte payload over the %d-byte limit: %w", t, n, c.maxPayload, ErrFrameTooLarge)
 	}
 	putHeader(b, t, n)
 
 	if c.lim != nil {
-		if err := c.lim.wait(ctx, HeaderSize+n); err != nil {
+		if err := c.lim.wait(ctx, len(b)); err != nil {
 			return fmt.Errorf("sending %s: waiting for bandwidth: %w", t, err)
 		}
 	}
 	if err := c.begin(ctx, &c.sendWatch, false); err != nil {
 		return fmt.Errorf("sending %s: %w", t, err)
 	}
-	var written int64
-	if len(bulk) == 0 {
-		var w int
-		w, err = c.nc.Write(b)
-		written = int64(w)
-	} else {
-		c.bufsArr[0], c.bufsArr[1] = b, bulk
-		c.bufs = c.bufsArr[:]
-		written, err = c.bufs.WriteTo(c.nc)
-		c.bufsArr[0], c.bufsArr[1] = nil, nil
-	}
+	w, err := c.nc.Write(b)
+	written := int64(w)
 	c.sent.Add(uint64(written))
 	if err != nil {
-		c.sendErr = c.ioError(ctx, err, "sending %s (%d of %d bytes written)", t, written, HeaderSize+n)
+		c.sendErr = c.ioError(ctx, err, "sending %s (%d of %d bytes written)", t, written, len(b))
 		return c.sendErr
 	}
 	return nil
+}
+
+// encode returns m as one contiguous frame, header included. Frames go out
+// in a single write: on loopback, splitting one (a separate header write,
+// writev, MSG_MORE) measured at 0.3 to 0.6 of a raw copy's throughput, as
+// the receiver wakes for each piece, while one contiguous write with a copy
+// measured about 0.65 and without a copy matches raw. A PageData from
+// NewPageData has room for the head in front of its pages and needs no
+// copy; any other message is encoded into the Conn's reused buffer.
+func (c *Conn) encode(m Message) ([]byte, error) {
+	if pd, ok := m.(*PageData); ok {
+		if f := pd.frameInPlace(); f != nil {
+			if _, err := pd.appendHead(f[:HeaderSize]); err != nil {
+				return nil, err
+			}
+			return f, nil
+		}
+	}
+	b, err := m.appendPayload(c.wbuf[:HeaderSize])
+	c.wbuf = b[:0]
+	return b, err
 }
 
 // SendError sends an Error message for phase with err's text, cut to
@@ -345,6 +346,11 @@ func (c *Conn) ioError(ctx context.Context, err error, format string, args ...an
 		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 	if errors.Is(err, ErrTimeout) {
+		// The connection's deadline may fire a moment before the context's
+		// own timer marks it done.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+			return fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
+		}
 		if d := time.Duration(c.ioTimeout.Load()); d > 0 {
 			return fmt.Errorf("%s: no progress within the %v I/O timeout or the context deadline: %w", what, d, err)
 		}

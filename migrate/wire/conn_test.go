@@ -317,8 +317,12 @@ func TestPageFramesDoNotAllocate(t *testing.T) {
 		}
 	})
 	sc := wire.NewConn(&fakeConn{r: bytes.NewReader(nil)})
+	inPlace := wire.NewPageData(256)
 	sendAllocs := testing.AllocsPerRun(200, func() {
-		if err := sc.Send(ctx, pd); err != nil {
+		if err := sc.Send(ctx, pd); err != nil { // copied into the Conn's buffer
+			t.Fatal(err)
+		}
+		if err := sc.Send(ctx, inPlace); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -358,5 +362,36 @@ func TestMaxBandwidthCapsSend(t *testing.T) {
 	floor := time.Duration((sent - 0.05*rate) / rate * float64(time.Second))
 	if elapsed < floor {
 		t.Fatalf("sent %.0f bytes in %v at a cap of %d B/s; cannot be faster than %v", sent, elapsed, rate, floor)
+	}
+}
+
+func TestNewPageDataSendsInPlace(t *testing.T) {
+	var out bytes.Buffer
+	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil), w: &out})
+	pd := wire.NewPageData(8)
+	if pd.Count != 8 || len(pd.Data) != 8*wire.PageSize {
+		t.Fatalf("NewPageData(8) = %d pages, %d bytes", pd.Count, len(pd.Data))
+	}
+	copy(pd.Data, pattern(8*wire.PageSize))
+	sends := []func(){
+		func() { pd.First = 10 }, // all 8 pages, in place
+		func() { pd.First, pd.Count, pd.Data = 20, 3, pd.Data[:3*wire.PageSize] }, // fewer, in place
+		func() { pd.First, pd.Count, pd.Data = 30, 1, pattern(wire.PageSize) },    // elsewhere: copied
+	}
+	var want []byte
+	for _, set := range sends {
+		set()
+		want = append(want, frame(&wire.PageData{First: pd.First, Count: pd.Count, Data: pd.Data})...)
+		if err := c.Send(context.Background(), pd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatal("frames sent from NewPageData differ from their encoding")
+	}
+	bad := wire.NewPageData(2)
+	bad.Count = 3
+	if err := c.Send(context.Background(), bad); !errors.Is(err, wire.ErrInvalidMessage) {
+		t.Fatalf("Count beyond Data: err = %v, want ErrInvalidMessage", err)
 	}
 }

@@ -105,14 +105,6 @@ type Message interface {
 	decodePayload(d *decoder)
 }
 
-// bulkMessage is a message whose payload ends in a large byte slice that the
-// Conn writes straight from the caller's memory instead of copying it.
-type bulkMessage interface {
-	Message
-	appendHead(b []byte) ([]byte, error)
-	bulk() []byte
-}
-
 // newMessage returns a zero message of type t, or nil if t is unknown.
 func newMessage(t Type) Message {
 	switch t {

@@ -219,6 +219,35 @@ type PageData struct {
 	First uint64
 	Count uint32
 	Data  []byte
+
+	// frame, when set by NewPageData, is Data's backing buffer with room
+	// for the frame head in front.
+	frame []byte
+}
+
+// pageDataHead is the frame header plus PageData's fixed fields.
+const pageDataHead = HeaderSize + 12
+
+// NewPageData returns a PageData for up to maxPages pages (at most
+// MaxPagesPerFrame) whose Data sits in a buffer with room for the frame
+// head in front, so that Conn.Send writes it without copying the pages.
+// Data and Count start at maxPages; to send fewer pages, reslice Data from
+// its start (pd.Data = pd.Data[:n*PageSize]) and set Count. Pointing Data
+// elsewhere still works, at the cost of a copy.
+func NewPageData(maxPages int) *PageData {
+	maxPages = min(max(maxPages, 1), MaxPagesPerFrame)
+	buf := make([]byte, pageDataHead+maxPages*PageSize)
+	return &PageData{Count: uint32(maxPages), Data: buf[pageDataHead:], frame: buf}
+}
+
+// frameInPlace returns the whole frame in Data's own buffer, or nil if Data
+// no longer starts right after the room NewPageData left.
+func (m *PageData) frameInPlace() []byte {
+	if len(m.Data) == 0 || len(m.frame) <= pageDataHead || &m.frame[pageDataHead] != &m.Data[0] ||
+		pageDataHead+len(m.Data) > cap(m.frame) {
+		return nil
+	}
+	return m.frame[:pageDataHead+len(m.Data)]
 }
 
 // Type returns TypePageData.
@@ -234,8 +263,6 @@ func (m *PageData) appendHead(b []byte) ([]byte, error) {
 	}
 	return appendU32(appendU64(b, m.First), m.Count), nil
 }
-
-func (m *PageData) bulk() []byte { return m.Data }
 
 func (m *PageData) appendPayload(b []byte) ([]byte, error) {
 	b, err := m.appendHead(b)
