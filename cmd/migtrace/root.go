@@ -28,6 +28,7 @@ from traces.`,
 		newStatusCommand(),
 		newDemoCommand(),
 		newReportCommand(),
+		newTraceCommand(),
 	)
 	return root
 }

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/migtrace/migtrace/probes/events"
-	"github.com/migtrace/migtrace/probes/internal/probetest"
+	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/probes/uprobe"
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"

@@ -4,11 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/migtrace/migtrace/probes/internal/testutil"
+	"github.com/migtrace/migtrace/probes/probetest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(probetest.RunMain(m)) }

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/migtrace/migtrace/probes"
-	"github.com/migtrace/migtrace/probes/internal/probetest"
-	"github.com/migtrace/migtrace/probes/internal/testutil"
+	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/probes/uprobe"
 )
 
@@ -54,10 +53,10 @@ func TestAttachBulk(t *testing.T) {
 	}
 	for _, b := range builds {
 		t.Run(b.name, func(t *testing.T) {
-			bin := testutil.BuildTarget(t, b.flags...)
-			p := testutil.Start(t, bin, "bulk", "-n", "1000", "-threads", "4")
+			bin := probetest.BuildTarget(t, b.flags...)
+			p := probetest.Start(t, bin, "bulk", "-n", "1000", "-threads", "4")
 			tr, err := uprobe.Attach(allTargets(), &uprobe.Options{PID: p.PID})
-			testutil.SkipIfNotSupported(t, err)
+			probetest.SkipIfNotSupported(t, err)
 			defer tr.Close()
 			p.Go(t)
 			recs := readAll(t, tr)
@@ -131,8 +130,8 @@ func bulkIndex(calls []probetest.Call, regs [9]uint64) int {
 }
 
 func TestAttachErrors(t *testing.T) {
-	bin := testutil.BuildTarget(t)
-	p := testutil.Start(t, bin, "bulk", "-n", "1")
+	bin := probetest.BuildTarget(t)
+	p := probetest.Start(t, bin, "bulk", "-n", "1")
 
 	_, err := uprobe.Attach([]uprobe.Target{{Symbol: "main.noSuchProbe"}, {Symbol: "main.notThereEither"}}, &uprobe.Options{PID: p.PID})
 	var se *uprobe.SymbolError

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/migtrace/migtrace/probes"
-	"github.com/migtrace/migtrace/probes/internal/probetest"
+	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 

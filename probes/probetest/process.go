@@ -1,6 +1,4 @@
-// Package testutil builds and runs probe targets for tests and decides,
-// in one place, when a privileged test may skip.
-package testutil
+package probetest
 
 import (
 	"bufio"
@@ -46,13 +44,28 @@ func Bpftrace(tb testing.TB) string {
 
 var (
 	buildMu    sync.Mutex
-	buildCache = map[string]string{}
+	buildCache map[string]string // nil unless RunMain set up the shared directory
 	buildDir   string
 )
 
+// RunMain runs the tests with builds shared across them (each target is
+// built once per test binary) and removes the binaries afterwards. Call it
+// from TestMain: os.Exit(probetest.RunMain(m)). Without it, Build builds
+// into each test's own temporary directory.
+func RunMain(m *testing.M) int {
+	d, err := os.MkdirTemp("", "migtrace-probetest-")
+	if err != nil {
+		panic(err) // no temporary directory: no test could run anyway
+	}
+	buildMu.Lock()
+	buildDir, buildCache = d, map[string]string{}
+	buildMu.Unlock()
+	defer os.RemoveAll(d)
+	return m.Run()
+}
+
 // Build compiles the main package pkg (an import path) with the extra go
-// build flags and returns the binary's path. Builds are cached per test
-// binary run, so several tests can share a target.
+// build flags and returns the binary's path.
 func Build(tb testing.TB, pkg string, flags ...string) string {
 	tb.Helper()
 	buildMu.Lock()
@@ -61,30 +74,20 @@ func Build(tb testing.TB, pkg string, flags ...string) string {
 	if bin, ok := buildCache[key]; ok {
 		return bin
 	}
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "migtrace-probes-")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		buildDir = d
+	dir := buildDir
+	if buildCache == nil {
+		dir = tb.TempDir()
 	}
-	bin := filepath.Join(buildDir, filepath.Base(pkg)+"-"+strings.Map(safeRune, strings.Join(flags, "_")))
+	bin := filepath.Join(dir, filepath.Base(pkg)+"-"+strings.Map(safeRune, strings.Join(flags, "_")))
 	args := append([]string{"build", "-o", bin}, flags...)
 	cmd := exec.Command(goTool(), append(args, pkg)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go %s: %v\n%s", strings.Join(cmd.Args[1:], " "), err, out)
 	}
-	buildCache[key] = bin
-	return bin
-}
-
-// Cleanup removes every binary Build made; call it from TestMain.
-func Cleanup() {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	if buildCache != nil {
+		buildCache[key] = bin
 	}
+	return bin
 }
 
 func safeRune(r rune) rune {
