@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-
 	"fmt"
 	"io"
 	"net"
