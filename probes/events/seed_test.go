@@ -135,6 +135,12 @@ func TestSeedTables(t *testing.T) {
 		t.Errorf("phases table does not contain the seed capture:\n%s", phases.String())
 	}
 
+	var dstPhases bytes.Buffer
+	if err := render.Phases(&dstPhases, []report.Migration{rdst}, render.FormatDTrace); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "destination-phases.dtrace", dstPhases.Bytes())
+
 	var adj bytes.Buffer
 	if err := render.Adjustments(&adj, []report.Migration{rdst}, render.FormatDTrace); err != nil {
 		t.Fatal(err)
