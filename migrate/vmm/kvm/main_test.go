@@ -1,0 +1,59 @@
+package kvm_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/migtrace/migtrace/migrate/vmm/kvm"
+)
+
+// TestMain fails the run if a vCPU goroutine outlives the tests: every VM
+// a test makes must be destroyed, and Destroy must stop its vCPU.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if leaked := lingeringVCPUs(time.Second); leaked != "" {
+			fmt.Fprintf(os.Stderr, "vCPU goroutines still running after the tests:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func lingeringVCPUs(timeout time.Duration) string {
+	deadline := time.Now().Add(timeout)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var leaked [][]byte
+		for _, g := range bytes.Split(buf, []byte("\n\n")) {
+			if bytes.Contains(g, []byte("kvm.(*VM).runVCPU")) {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return string(bytes.Join(leaked, []byte("\n\n")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// newBackend returns a kvm Backend, skipping the test only where the
+// host has no /dev/kvm; any other failure to start is a test failure.
+func newBackend(tb testing.TB, opts ...kvm.Option) *kvm.Backend {
+	tb.Helper()
+	if _, err := os.Stat(kvm.DevicePath); errors.Is(err, fs.ErrNotExist) || runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		tb.Skipf("no KVM here (%s/%s, %s: %v)", runtime.GOOS, runtime.GOARCH, kvm.DevicePath, err)
+	}
+	b, err := kvm.New(opts...)
+	if err != nil {
+		tb.Fatalf("kvm.New: %v", err)
+	}
+	return b
+}

@@ -1,0 +1,222 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+)
+
+// pageRange checks [first, first+count) against guest memory.
+func (vm *VM) pageRange(op string, first, count uint64) error {
+	pages := vm.layout.pages
+	if first > pages || count > pages-first {
+		return fmt.Errorf("%s: %w: pages [%d, +%d) of %d", op, vmm.ErrOutOfRange, first, count, pages)
+	}
+	return nil
+}
+
+// memory returns guest memory under memMu (held shared by the caller), or
+// an error once the VM is destroyed.
+func (vm *VM) memory(op string) ([]byte, error) {
+	if vm.mem == nil {
+		return nil, fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
+	}
+	return vm.mem, nil
+}
+
+func wholePages(op string, n int) (uint64, error) {
+	if n%vmm.PageSize != 0 {
+		return 0, fmt.Errorf("%s: buffer of %d bytes is not a whole number of %d-byte pages", op, n, vmm.PageSize)
+	}
+	return uint64(n / vmm.PageSize), nil
+}
+
+// ReadPages copies pages from guest memory; a running guest may be
+// writing them (the dirty log catches that).
+func (vm *VM) ReadPages(first uint64, dst []byte) error {
+	const op = "reading guest pages"
+	n, err := wholePages(op, len(dst))
+	if err != nil {
+		return err
+	}
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	mem, err := vm.memory(op)
+	if err != nil {
+		return err
+	}
+	if err := vm.pageRange(op, first, n); err != nil {
+		return err
+	}
+	copy(dst, mem[first*vmm.PageSize:])
+	return nil
+}
+
+// WritePages copies src into guest memory. Host writes do not go through
+// the guest's page tables, so KVM's dirty log does not see them.
+func (vm *VM) WritePages(first uint64, src []byte) error {
+	const op = "writing guest pages"
+	n, err := wholePages(op, len(src))
+	if err != nil {
+		return err
+	}
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	mem, err := vm.memory(op)
+	if err != nil {
+		return err
+	}
+	if err := vm.pageRange(op, first, n); err != nil {
+		return err
+	}
+	copy(mem[first*vmm.PageSize:], src)
+	return nil
+}
+
+// ZeroPages sets count pages starting at first to zero.
+func (vm *VM) ZeroPages(first, count uint64) error {
+	const op = "zeroing guest pages"
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	mem, err := vm.memory(op)
+	if err != nil {
+		return err
+	}
+	if err := vm.pageRange(op, first, count); err != nil {
+		return err
+	}
+	clear(mem[first*vmm.PageSize : (first+count)*vmm.PageSize])
+	return nil
+}
+
+// fetchDirtyLog reads and clears KVM's dirty log for the whole slot and
+// ORs it into pending; vm.dirtyMu and vm.memMu (shared) must be held.
+func (vm *VM) fetchDirtyLog() error {
+	log := kvmDirtyLog{Bitmap: uintptr(unsafe.Pointer(&vm.logBuf[0]))}
+	if err := ioctlPtr(vm.vmFD, ioctlGetDirtyLog, &log); err != nil {
+		return fmt.Errorf("KVM_GET_DIRTY_LOG: %w", err)
+	}
+	for i, w := range vm.logBuf {
+		vm.pending[i] |= w
+	}
+	return nil
+}
+
+// TakeDirty reads and clears the dirty bits of pages [first, first+count).
+// KVM's log covers the whole memory slot and is cleared as it is read, so
+// bits outside the range wait in a host bitmap for a later call.
+func (vm *VM) TakeDirty(first, count uint64, bitmap []uint64) error {
+	const op = "taking dirty pages"
+	if uint64(len(bitmap)) < (count+63)/64 {
+		return fmt.Errorf("%s: bitmap of %d words holds fewer than %d bits", op, len(bitmap), count)
+	}
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	if _, err := vm.memory(op); err != nil {
+		return err
+	}
+	if err := vm.pageRange(op, first, count); err != nil {
+		return err
+	}
+	vm.dirtyMu.Lock()
+	defer vm.dirtyMu.Unlock()
+	if err := vm.fetchDirtyLog(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	clear(bitmap[:(count+63)/64])
+	for i := uint64(0); i < count; i += 64 {
+		n := min(64, count-i)
+		bitmap[i/64] = takeBits(vm.pending, first+i, n)
+	}
+	return nil
+}
+
+// RestoreDirty ORs bitmap's first count bits into the host bitmap, where
+// the next TakeDirty of those pages finds them.
+func (vm *VM) RestoreDirty(first, count uint64, bitmap []uint64) error {
+	const op = "restoring dirty pages"
+	if uint64(len(bitmap)) < (count+63)/64 {
+		return fmt.Errorf("%s: bitmap of %d words holds fewer than %d bits", op, len(bitmap), count)
+	}
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	if _, err := vm.memory(op); err != nil {
+		return err
+	}
+	if err := vm.pageRange(op, first, count); err != nil {
+		return err
+	}
+	vm.dirtyMu.Lock()
+	defer vm.dirtyMu.Unlock()
+	for i := uint64(0); i < count; i += 64 {
+		n := min(64, count-i)
+		w := bitmap[i/64]
+		if n < 64 {
+			w &= 1<<n - 1
+		}
+		orBits(vm.pending, first+i, n, w)
+	}
+	return nil
+}
+
+// takeBits returns bits [pos, pos+n) of b (n ≤ 64) at bit 0 and clears them.
+func takeBits(b []uint64, pos, n uint64) uint64 {
+	word, shift := pos/64, pos%64
+	mask := ^uint64(0)
+	if n < 64 {
+		mask = 1<<n - 1
+	}
+	out := (b[word] >> shift) & mask
+	b[word] &^= mask << shift
+	if shift != 0 && shift+n > 64 {
+		out |= (b[word+1] << (64 - shift)) & mask
+		b[word+1] &^= mask >> (64 - shift)
+	}
+	return out
+}
+
+// orBits ORs the n low bits of w into b at bit pos.
+func orBits(b []uint64, pos, n, w uint64) {
+	word, shift := pos/64, pos%64
+	b[word] |= w << shift
+	if shift != 0 && shift+n > 64 {
+		b[word+1] |= w >> (64 - shift)
+	}
+}
+
+// GuestContinuity reads the guest's TSC ring from its memory. While the
+// guest runs, only the samples that were complete when the copy started
+// and not overwritten before it ended are checked.
+func (vm *VM) GuestContinuity() (vmm.Continuity, error) {
+	const op = "reading the TSC ring"
+	vm.memMu.RLock()
+	defer vm.memMu.RUnlock()
+	mem, err := vm.memory(op)
+	if err != nil {
+		return vmm.Continuity{}, err
+	}
+	count := (*uint64)(unsafe.Pointer(&mem[hdrCount]))
+	before := atomic.LoadUint64(count)
+	ring := make([]byte, RingBytes)
+	copy(ring, mem)
+	after := atomic.LoadUint64(count)
+	if before == after {
+		c, err := ParseRing(ring)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", op, err)
+		}
+		return c, nil
+	}
+	if _, err := ParseRing(ring); err != nil {
+		return vmm.Continuity{}, fmt.Errorf("%s: %w", op, err)
+	}
+	lo := uint64(0)
+	if after+1 > RingCapacity {
+		lo = after + 1 - RingCapacity
+	}
+	return checkRing(ring[ringPage*vmm.PageSize:], lo, before), nil
+}
