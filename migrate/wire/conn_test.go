@@ -373,18 +373,36 @@ func TestNewPageDataSendsInPlace(t *testing.T) {
 		t.Fatalf("NewPageData(8) = %d pages, %d bytes", pd.Count, len(pd.Data))
 	}
 	copy(pd.Data, pattern(8*wire.PageSize))
-	sends := []func(){
-		func() { pd.First = 10 }, // all 8 pages, in place
-		func() { pd.First, pd.Count, pd.Data = 20, 3, pd.Data[:3*wire.PageSize] }, // fewer, in place
-		func() { pd.First, pd.Count, pd.Data = 30, 1, pattern(wire.PageSize) },    // elsewhere: copied
+	buf := pd.Data
+	sends := []struct {
+		first uint64
+		data  []byte
+	}{
+		{10, buf},                   // all 8 pages
+		{20, buf[:3*wire.PageSize]}, // a run at the start
+		{30, buf[5*wire.PageSize : 7*wire.PageSize]},                   // a run in the middle
+		{40, buf[7*wire.PageSize:]},                                    // the last page
+		{50, pattern(wire.PageSize)},                                   // elsewhere: copied
+		{60, buf[2*wire.PageSize : 3*wire.PageSize : 3*wire.PageSize]}, // capped: copied
 	}
 	var want []byte
-	for _, set := range sends {
-		set()
+	for _, s := range sends {
+		pd.First, pd.Count, pd.Data = s.first, uint32(len(s.data)/wire.PageSize), s.data
+		// Expected bytes first: an in-place Send overwrites the bytes in
+		// front of the run.
 		want = append(want, frame(&wire.PageData{First: pd.First, Count: pd.Count, Data: pd.Data})...)
 		if err := c.Send(context.Background(), pd); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The middle run was framed in place: its head sits in front of it.
+	mid := frame(&wire.PageData{First: 30, Count: 2, Data: buf[5*wire.PageSize : 7*wire.PageSize]})
+	if !bytes.Equal(buf[5*wire.PageSize-20:5*wire.PageSize], mid[:20]) {
+		t.Error("a run inside the buffer was not framed in place")
+	}
+	// The capped run was copied: the bytes in front of it are untouched.
+	if !bytes.Equal(buf[2*wire.PageSize-20:2*wire.PageSize], pattern(8 * wire.PageSize)[2*wire.PageSize-20:2*wire.PageSize]) {
+		t.Error("a capped run was framed in place, over bytes it does not own")
 	}
 	if !bytes.Equal(out.Bytes(), want) {
 		t.Fatal("frames sent from NewPageData differ from their encoding")

@@ -231,23 +231,34 @@ const pageDataHead = HeaderSize + 12
 // NewPageData returns a PageData for up to maxPages pages (at most
 // MaxPagesPerFrame) whose Data sits in a buffer with room for the frame
 // head in front, so that Conn.Send writes it without copying the pages.
-// Data and Count start at maxPages; to send fewer pages, reslice Data from
-// its start (pd.Data = pd.Data[:n*PageSize]) and set Count. Pointing Data
-// elsewhere still works, at the cost of a copy.
+// Data and Count start at maxPages.
+//
+// To send a run of the pages, reslice the original Data to it and set First
+// and Count: buf := pd.Data, then pd.Data = buf[i*PageSize:(i+n)*PageSize]
+// for pages i to i+n-1. A run that does not start at page 0 is framed in
+// place too: Send then writes the 20-byte frame head over the end of page
+// i-1 in the buffer, so the pages before a run must be ones already sent or
+// no longer needed (as when a buffer is scanned and sent from the start).
+// Pointing Data at other memory still works, at the cost of a copy.
 func NewPageData(maxPages int) *PageData {
 	maxPages = min(max(maxPages, 1), MaxPagesPerFrame)
 	buf := make([]byte, pageDataHead+maxPages*PageSize)
 	return &PageData{Count: uint32(maxPages), Data: buf[pageDataHead:], frame: buf}
 }
 
-// frameInPlace returns the whole frame in Data's own buffer, or nil if Data
-// no longer starts right after the room NewPageData left.
+// frameInPlace returns the frame, head included, in the memory of Data's
+// buffer from NewPageData, or nil if Data lies elsewhere.
 func (m *PageData) frameInPlace() []byte {
-	if len(m.Data) == 0 || len(m.frame) <= pageDataHead || &m.frame[pageDataHead] != &m.Data[0] ||
-		pageDataHead+len(m.Data) > cap(m.frame) {
+	if len(m.Data) == 0 || m.frame == nil {
 		return nil
 	}
-	return m.frame[:pageDataHead+len(m.Data)]
+	// A slice of the buffer keeps the buffer's end as its capacity, which
+	// gives Data's offset in it; the address check catches anything else.
+	off := cap(m.frame) - cap(m.Data)
+	if off < pageDataHead || off+len(m.Data) > len(m.frame) || &m.frame[off] != &m.Data[0] {
+		return nil
+	}
+	return m.frame[off-pageDataHead : off+len(m.Data)]
 }
 
 // Type returns TypePageData.
