@@ -84,7 +84,8 @@ func ExampleConn() {
 func ExampleDial() {
 	// Source: a handler on its HTTP mux, served over TLS with
 	// ServerTLSConfig when --tls-* flags are given.
-	http.HandleFunc("/v1/migrate/stream", func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/migrate/stream", func(w http.ResponseWriter, r *http.Request) {
 		nc, err := wire.Upgrade(w, r)
 		if err != nil {
 			return // Upgrade has answered the request
@@ -96,6 +97,7 @@ func ExampleDial() {
 		}
 		// ... the source's phases ...
 	})
+	_ = mux // served by the source's http.Server
 
 	// Destination: dial the source's listen address.
 	ctx := context.Background()
