@@ -35,3 +35,16 @@ func (b *Backend) TSCOffsetHonoured() bool { return false }
 func MeasureContinuity(vm vmm.VM) (ContinuityMeasurement, error) {
 	return ContinuityMeasurement{}, fmt.Errorf("measuring continuity: %w: %T", ErrNotKVM, vm)
 }
+
+// TSCOffsetHonoured fails with ErrNotKVM: no kvm VM exists here.
+func TSCOffsetHonoured(vm vmm.VM) (bool, error) {
+	return false, fmt.Errorf("%w: %T", ErrNotKVM, vm)
+}
+
+// DefaultSpec returns the spec a kvm VM would have.
+func (b *Backend) DefaultSpec() vmm.Spec {
+	return vmm.Spec{Backend: BackendName, MemoryBytes: DefaultMemoryBytes, VCPUs: 1, Devices: deviceSpecs()}
+}
+
+// TSCOffsetProbe returns the zero probe: nothing was probed.
+func (b *Backend) TSCOffsetProbe() OffsetProbe { return OffsetProbe{} }

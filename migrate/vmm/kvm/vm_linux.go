@@ -559,3 +559,13 @@ func MeasureContinuity(vm vmm.VM) (ContinuityMeasurement, error) {
 	}
 	return k.MeasureContinuity()
 }
+
+// TSCOffsetHonoured is (*VM).TSCOffsetHonoured for a vmm.VM, failing with
+// ErrNotKVM for VMs of other backends.
+func TSCOffsetHonoured(vm vmm.VM) (bool, error) {
+	k, ok := vm.(*VM)
+	if !ok {
+		return false, fmt.Errorf("%w: %T", ErrNotKVM, vm)
+	}
+	return k.TSCOffsetHonoured(), nil
+}

@@ -1,0 +1,223 @@
+//go:build linux && amd64
+
+package kvm
+
+import (
+	"errors"
+	"io/fs"
+	"math/bits"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+)
+
+func backendForTest(tb testing.TB, opts ...Option) *Backend {
+	tb.Helper()
+	if _, err := os.Stat(DevicePath); errors.Is(err, fs.ErrNotExist) {
+		tb.Skipf("no %s on this host", DevicePath)
+	}
+	b, err := New(opts...)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return b
+}
+
+func bootedVM(tb testing.TB, b *Backend) *VM {
+	tb.Helper()
+	vm, err := b.NewVM(b.DefaultSpec())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = vm.Destroy() })
+	if err := vm.Boot(tb.Context()); err != nil {
+		tb.Fatal(err)
+	}
+	return vm
+}
+
+// TestGuestRuns boots the guest and checks from the host that it does what
+// its program says: TSC samples in the ring, exits with samples, and page
+// writes that KVM's dirty log reports, at about the configured rate.
+func TestGuestRuns(t *testing.T) {
+	const rate = 16 << 20
+	b := backendForTest(t, WithMemory(16<<20), WithDirtyRate(rate))
+	t.Logf("TSC offset probe: %v", b.TSCOffsetProbe())
+	vm := bootedVM(t, b)
+	pages := vm.Spec().Pages()
+	bitmap := make([]uint64, (pages+63)/64)
+	// Start the count from a paused guest, so the log and the guest's
+	// own counter cover exactly the same writes.
+	if err := vm.Pause(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.TakeDirty(0, pages, bitmap); err != nil {
+		t.Fatal(err)
+	}
+	c0, err := vm.GuestContinuity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirtied0 := vm.guestCounter(hdrDirtied)
+	start := time.Now()
+	if err := vm.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := vm.Pause(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	if err := vm.Fault(); err != nil {
+		t.Fatal(err)
+	}
+	c1, err := vm.GuestContinuity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c1.Monotonic || c1.Last <= c0.Last || c1.Samples <= c0.Samples && c1.Samples < RingCapacity {
+		t.Errorf("TSC ring did not advance monotonically: %+v then %+v", c0, c1)
+	}
+	if vm.ExitSamples() == 0 {
+		t.Errorf("no exits in %v", elapsed)
+	}
+	if err := vm.TakeDirty(0, pages, bitmap); err != nil {
+		t.Fatal(err)
+	}
+	dirty := 0
+	for _, w := range bitmap {
+		dirty += bits.OnesCount64(w)
+	}
+	dirtied := vm.guestCounter(hdrDirtied) - dirtied0
+	t.Logf("in %v: %d exits, ring %d samples, guest wrote %d pages, dirty log reports %d pages (rate allows %.0f)",
+		elapsed, vm.ExitSamples(), c1.Samples, dirtied, dirty, elapsed.Seconds()*rate/vmm.PageSize)
+	if dirtied == 0 {
+		t.Fatalf("the guest wrote no page")
+	}
+	// Every page written is in the log, plus the header and ring pages.
+	workload := 0
+	for p := vm.layout.dirtyFirst; p < pages; p++ {
+		if bitmap[p/64]>>(p%64)&1 == 1 {
+			workload++
+		}
+	}
+	if want := min(dirtied, pages-vm.layout.dirtyFirst); uint64(workload) != want {
+		t.Errorf("dirty log has %d workload pages, the guest wrote %d", workload, want)
+	}
+	if bitmap[0]&1 == 0 {
+		t.Errorf("the header page, written every sample, is not in the dirty log")
+	}
+	if max := elapsed.Seconds() * rate / vmm.PageSize * 1.1; float64(dirtied) > max+1 {
+		t.Errorf("guest wrote %d pages, over its rate's %.0f", dirtied, max)
+	}
+	// Pause completed the pending OUT: RIP is never left on it.
+	regs, err := getRegs(vm.vcpuFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := uint64(codePage*vmm.PageSize + 0x6a); regs.RIP == out {
+		t.Errorf("paused with RIP on the OUT")
+	}
+}
+
+// guestCounter reads a counter in the guest's header page.
+func (vm *VM) guestCounter(off int) uint64 {
+	b := make([]byte, vmm.PageSize)
+	if err := vm.ReadPages(headerPage, b); err != nil {
+		return 0
+	}
+	return uint64(b[off]) | uint64(b[off+1])<<8 | uint64(b[off+2])<<16 | uint64(b[off+3])<<24 |
+		uint64(b[off+4])<<32 | uint64(b[off+5])<<40 | uint64(b[off+6])<<48 | uint64(b[off+7])<<56
+}
+
+// TestTSCOffsetReported checks that what the VM reports about TSC offset
+// writes matches what KVM does with them here.
+func TestTSCOffsetReported(t *testing.T) {
+	b := backendForTest(t, WithMemory(2<<20))
+	p := b.TSCOffsetProbe()
+	if p.Samples == 0 {
+		t.Fatalf("probe took no samples: %v", p)
+	}
+	if p.Honoured != (p.ReadBack == p.Written && b.TSCOffsetHonoured()) {
+		t.Errorf("probe %v, backend says honoured=%v", p, b.TSCOffsetHonoured())
+	}
+	vm := bootedVM(t, b)
+	if err := vm.Pause(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := vm.ReadTimeData(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.GuestTSC += 1 << 40
+	if _, err := vm.WriteTimeData(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	off, err := getTSCOffset(vm.vcpuFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.TSCOffsetHonoured() && off != vm.tscOffset.Load() {
+		t.Errorf("VM says honoured but KVM reads offset %#x, VM thinks %#x", off, vm.tscOffset.Load())
+	}
+	after, err := vm.ReadTimeData(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted := after.GuestTSC-d.GuestTSC < 1<<39 // within minutes of the written value
+	if shifted != vm.TSCOffsetHonoured() {
+		t.Errorf("guest TSC %d after writing %d: shifted=%v, but honoured=%v", after.GuestTSC, d.GuestTSC, shifted, vm.TSCOffsetHonoured())
+	}
+	t.Logf("offset honoured here: %v (%v)", vm.TSCOffsetHonoured(), p)
+}
+
+func TestMeasureContinuityNeedsAMigration(t *testing.T) {
+	b := backendForTest(t, WithMemory(2<<20))
+	vm := bootedVM(t, b)
+	if _, err := vm.MeasureContinuity(); !errors.Is(err, ErrNoSamples) {
+		t.Errorf("a VM never migrated in: %v", err)
+	}
+}
+
+// BenchmarkTakeDirty reads the dirty log of a 256 MiB guest dirtying
+// 64 MiB/s; the ReadPages case copies the same memory, the baseline for
+// what a round costs beyond the log.
+func BenchmarkTakeDirty(b *testing.B) {
+	const memory = 256 << 20
+	be := backendForTest(b, WithMemory(memory), WithDirtyRate(64<<20))
+	vm := bootedVM(b, be)
+	pages := vm.Spec().Pages()
+	bitmap := make([]uint64, (pages+63)/64)
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := vm.TakeDirty(0, pages, bitmap); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("chunk256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for first := uint64(0); first < pages; first += 256 {
+				if err := vm.TakeDirty(first, 256, bitmap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("ReadPages", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(memory)
+		buf := make([]byte, 1<<20)
+		for b.Loop() {
+			for first := uint64(0); first < pages; first += uint64(len(buf) / vmm.PageSize) {
+				if err := vm.ReadPages(first, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
