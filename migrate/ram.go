@@ -26,8 +26,11 @@ type ramSender struct {
 	s     *side
 	vm    vmm.VM
 	pages uint64
-	buf   []byte
-	zero  []wire.PageRun
+	// pd frames runs of buf in place, so pages go from buf to the socket
+	// without another copy.
+	pd   *wire.PageData
+	buf  []byte
+	zero []wire.PageRun
 	// taken accumulates every dirty bit taken from the VM, so that a failed
 	// migration can put them all back.
 	taken bitmap
@@ -37,9 +40,10 @@ type ramSender struct {
 
 func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	pages := vm.Spec().Pages()
+	pd := wire.NewPageData(wire.MaxPagesPerFrame)
 	return &ramSender{
 		s: s, vm: vm, pages: pages,
-		buf:   make([]byte, wire.MaxPagesPerFrame*vmm.PageSize),
+		pd: pd, buf: pd.Data,
 		taken: newBitmap(pages),
 	}
 }
@@ -118,18 +122,19 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 	if err := r.vm.ReadPages(first, data); err != nil {
 		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
 	}
-	var dataPages, dataBytes uint64
+	var dataBytes uint64
 	runStart, runLen := uint64(0), uint64(0)
 	flushData := func() error {
 		if runLen == 0 {
 			return nil
 		}
-		msg := &wire.PageData{First: first + runStart, Count: uint32(runLen),
-			Data: data[runStart*vmm.PageSize : (runStart+runLen)*vmm.PageSize]}
-		dataPages += runLen
+		// Send frames the run in place, over the tail of the page before
+		// it, which the scan below has already sent or found zero.
+		r.pd.First, r.pd.Count = first+runStart, uint32(runLen)
+		r.pd.Data = data[runStart*vmm.PageSize : (runStart+runLen)*vmm.PageSize]
 		dataBytes += runLen * vmm.PageSize
 		runLen = 0
-		return r.s.conn.Send(ctx, msg)
+		return r.s.conn.Send(ctx, r.pd)
 	}
 	for i := uint64(0); i < count; i++ {
 		page := data[i*vmm.PageSize : (i+1)*vmm.PageSize]
