@@ -25,6 +25,10 @@ type Migration struct {
 	StartTime  time.Time `json:"start_time"`
 	// DowntimeNs is the source's pause-to-handoff time (source only).
 	DowntimeNs int64 `json:"downtime_ns,omitempty"`
+	// ReportedByPeer marks a source side rebuilt from what the
+	// destination recorded of it (schema.EventSourcePhase), used when the
+	// input lacks the source's own spans.
+	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
 
 	// Phases holds the phases this side ran, in protocol order.
 	Phases []PhaseTiming `json:"phases"`

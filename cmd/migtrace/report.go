@@ -138,7 +138,17 @@ func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []stri
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", reportInputName(args, in), err)
 	}
-	return report.Select(all, sel)
+	ms, err := report.Select(all, sel)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.ReportedByPeer {
+			// On stderr, so stdout still diffs cleanly against captures.
+			fmt.Fprintf(cmd.ErrOrStderr(), "note: migration %s source: its own spans are not in the input; phases rebuilt from the destination's record of them\n", m.ID)
+		}
+	}
+	return ms, nil
 }
 
 func reportInputName(args []string, in *reportInput) string {

@@ -227,3 +227,16 @@ func TestReportHelpAndCompletion(t *testing.T) {
 		t.Errorf("role completion:\n%s", out)
 	}
 }
+
+func TestReportSourceFromDestinationRecord(t *testing.T) {
+	td := reporttest.Traces(reporttest.SeedDestination())
+	reporttest.AddSourceReport(td, reporttest.SeedSource())
+	var buf bytes.Buffer
+	if err := reporttest.WriteJSONL(&buf, td); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code := runReport(t, &buf, "report", "phases", "--role", "source", "-")
+	if code != 0 || out != golden(t, "seed-phases.txt") || !strings.Contains(stderr, "rebuilt from the destination's record") {
+		t.Fatalf("exit %d, stderr %q, out:\n%s", code, stderr, out)
+	}
+}

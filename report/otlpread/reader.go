@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -47,6 +48,10 @@ type side struct {
 	haveRoot    bool
 	havePhase   [schema.PhaseFinish + 1]bool
 	firstPhaseT pcommon.Timestamp
+	// On a destination: the source's phases and downtime as the source
+	// reported them in its Finish message.
+	peerPhases   []report.PhaseTiming
+	peerDowntime int64
 }
 
 // New returns an empty Reader.
@@ -307,6 +312,7 @@ func addRoot(s *side, sp ptrace.Span, a attrReader) error {
 	m.ErrorPhase = a.str(schema.AttrErrorPhase)
 	m.MemoryBytes = a.int(schema.AttrMemoryBytes)
 	m.DowntimeNs = a.int(schema.AttrDowntimeNs)
+	s.peerDowntime = a.int(schema.AttrSourceDowntimeNs)
 	if a.has(schema.AttrBlackoutNs) {
 		m.Blackout = &report.Blackout{Ns: a.int(schema.AttrBlackoutNs), ErrorNs: a.int(schema.AttrBlackoutErrorNs)}
 	}
@@ -346,19 +352,23 @@ func (r *Reader) addPhase(s *side, sp ptrace.Span, p schema.Phase, a attrReader)
 	if st := sp.StartTimestamp(); s.firstPhaseT == 0 || (st != 0 && st < s.firstPhaseT) {
 		s.firstPhaseT = st
 	}
-	// Keep Phases in protocol order as they arrive in any order.
-	m := &s.m
-	i := len(m.Phases)
-	for i > 0 && m.Phases[i-1].Phase > p {
+	s.m.Phases = insertPhase(s.m.Phases, t)
+	return nil
+}
+
+// insertPhase keeps phases in protocol order as they arrive in any order.
+func insertPhase(phases []report.PhaseTiming, t report.PhaseTiming) []report.PhaseTiming {
+	i := len(phases)
+	for i > 0 && phases[i-1].Phase > t.Phase {
 		i--
 	}
-	if m.Phases == nil {
-		m.Phases = make([]report.PhaseTiming, 0, len(schema.Phases))
+	if phases == nil {
+		phases = make([]report.PhaseTiming, 0, len(schema.Phases))
 	}
-	m.Phases = append(m.Phases, report.PhaseTiming{})
-	copy(m.Phases[i+1:], m.Phases[i:])
-	m.Phases[i] = t
-	return nil
+	phases = append(phases, report.PhaseTiming{})
+	copy(phases[i+1:], phases[i:])
+	phases[i] = t
+	return phases
 }
 
 func addEvents(s *side, sp ptrace.Span, p schema.Phase) error {
@@ -389,6 +399,21 @@ func addEvents(s *side, sp ptrace.Span, p schema.Phase) error {
 				Bytes:      a.int(schema.AttrRAMBytes),
 				DirtyPages: a.int(schema.AttrRAMDirtyPages),
 				RoundNs:    a.int(schema.AttrRAMRoundNs),
+			})
+		case schema.EventSourcePhase:
+			if m.Role != schema.RoleDestination {
+				break
+			}
+			sp, err := schema.ParsePhase(a.str(schema.AttrPhase))
+			if err != nil {
+				return fmt.Errorf("%w: span %q event %q: %v", ErrBadAttribute, a.span, a.event, err)
+			}
+			if slices.ContainsFunc(s.peerPhases, func(t report.PhaseTiming) bool { return t.Phase == sp }) {
+				break // a duplicate export
+			}
+			s.peerPhases = insertPhase(s.peerPhases, report.PhaseTiming{
+				Phase: sp, BeginNs: a.int(schema.AttrPhaseBeginNs), EndNs: a.int(schema.AttrPhaseEndNs),
+				Bytes: a.int(schema.AttrRAMBytes), Pages: a.int(schema.AttrRAMPages),
 			})
 		case schema.EventBlackout:
 			m.Blackout = &report.Blackout{Ns: a.int(schema.AttrBlackoutNs), ErrorNs: a.int(schema.AttrBlackoutErrorNs)}
@@ -446,8 +471,17 @@ func (r *Reader) Migrations() ([]report.Migration, error) {
 		return nil, fmt.Errorf("%w (expected spans named %q or after a phase, with attribute %s; read %d spans in %d lines)",
 			report.ErrNoMigrations, schema.SpanMigration, schema.AttrMigrationID, r.stats.Spans, r.stats.Lines)
 	}
-	out := make([]report.Migration, 0, len(r.sides))
-	for _, s := range r.sides {
+	out := make([]report.Migration, 0, len(r.sides)+1)
+	for k, s := range r.sides {
+		if k.role == schema.RoleDestination && len(s.peerPhases) > 0 {
+			src := r.sides[sideKey{id: k.id, role: schema.RoleSource}]
+			if src == nil || len(src.m.Phases) == 0 {
+				out = append(out, peerSource(s, src))
+			}
+		}
+		if k.role == schema.RoleSource && len(s.m.Phases) == 0 && r.hasPeerPhases(k.id) {
+			continue // replaced by peerSource above
+		}
 		m := s.m
 		if !s.haveRoot {
 			// The root span ends last; a crash can lose it. Start order
@@ -458,6 +492,30 @@ func (r *Reader) Migrations() ([]report.Migration, error) {
 	}
 	report.SortByStart(out)
 	return out, nil
+}
+
+func (r *Reader) hasPeerPhases(id string) bool {
+	d := r.sides[sideKey{id: id, role: schema.RoleDestination}]
+	return d != nil && len(d.peerPhases) > 0
+}
+
+// peerSource rebuilds a source side from what destination dst recorded of
+// it; src is the source's own (phase-less) side, if its root span was read.
+func peerSource(dst, src *side) report.Migration {
+	m := report.Migration{ID: dst.m.ID, Role: schema.RoleSource, TraceID: dst.m.TraceID,
+		StartTime: dst.m.StartTime, Result: dst.m.Result, Peer: dst.m.Instance}
+	if !dst.haveRoot {
+		m.StartTime = dst.firstPhaseT.AsTime()
+	}
+	if src != nil && src.haveRoot {
+		m = src.m
+	}
+	m.Phases = dst.peerPhases
+	if m.DowntimeNs == 0 {
+		m.DowntimeNs = dst.peerDowntime
+	}
+	m.ReportedByPeer = true
+	return m
 }
 
 // attrReader reads typed attributes, keeping the first type error so the

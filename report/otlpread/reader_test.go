@@ -311,3 +311,58 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestSourceReportedByDestination rebuilds the source's side from the
+// destination's record of it when the source's own spans are absent, and
+// prefers the source's own spans when present.
+func TestSourceReportedByDestination(t *testing.T) {
+	src, dst := reporttest.Fleet(1, 4)[0], reporttest.Fleet(1, 4)[1]
+	dstOnly := reporttest.Traces(dst)
+	reporttest.AddSourceReport(dstOnly, src)
+	var buf bytes.Buffer
+	if err := reporttest.WriteJSONL(&buf, dstOnly); err != nil {
+		t.Fatal(err)
+	}
+	got, err := read(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d sides, want the destination and the reported source", len(got))
+	}
+	var rebuilt report.Migration
+	for _, m := range got {
+		if m.Role == schema.RoleSource {
+			rebuilt = m
+		}
+	}
+	if !rebuilt.ReportedByPeer || rebuilt.DowntimeNs != src.DowntimeNs || len(rebuilt.Phases) != len(src.Phases) {
+		t.Fatalf("rebuilt source = %+v", rebuilt)
+	}
+	for i, p := range rebuilt.Phases {
+		w := src.Phases[i]
+		if p.Phase != w.Phase || p.BeginNs != w.BeginNs || p.EndNs != w.EndNs || p.Bytes != w.Bytes || p.Pages != w.Pages {
+			t.Errorf("phase %d = %+v, want %+v", i, p, w)
+		}
+	}
+
+	// With the source's own spans in the input, they win.
+	own := src
+	own.Phases = append([]report.PhaseTiming(nil), src.Phases...)
+	own.Phases[0].EndNs += 1000 // the source's view differs from the report
+	if err := reporttest.WriteJSONL(&buf, reporttest.Traces(own)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = read(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d sides", len(got))
+	}
+	for _, m := range got {
+		if m.Role == schema.RoleSource && (m.ReportedByPeer || m.Phases[0].EndNs != own.Phases[0].EndNs) {
+			t.Errorf("source side did not come from its own spans: %+v", m)
+		}
+	}
+}

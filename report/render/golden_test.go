@@ -151,6 +151,38 @@ func TestGoldenSeedPhases(t *testing.T) {
 	compareFile(t, filepath.Join(testdata, "seed-phases.txt"), buf.Bytes())
 }
 
+// TestGoldenSeedPhasesFromDestination rebuilds the source's table from a
+// destination-only trace, via the phase timings the source sent it.
+func TestGoldenSeedPhasesFromDestination(t *testing.T) {
+	td := reporttest.Traces(reporttest.SeedDestination())
+	reporttest.AddSourceReport(td, reporttest.SeedSource())
+	path := filepath.Join(t.TempDir(), "dst.jsonl")
+	var file bytes.Buffer
+	if err := reporttest.WriteJSONL(&file, td); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := otlpread.New()
+	if err := r.ReadFile(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	all, err := r.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := selectRole(t, all, schema.RoleSource)
+	if !ms[0].ReportedByPeer {
+		t.Fatal("source side not marked as reported by the destination")
+	}
+	var buf bytes.Buffer
+	if err := render.Phases(&buf, ms, render.FormatDTrace); err != nil {
+		t.Fatal(err)
+	}
+	compareFile(t, filepath.Join(testdata, "seed-phases.txt"), buf.Bytes())
+}
+
 func TestGoldenSeedAdjustments(t *testing.T) {
 	ms := selectRole(t, readBack(t, reporttest.SeedSource(), reporttest.SeedDestination()), schema.RoleDestination)
 	var buf bytes.Buffer

@@ -41,6 +41,8 @@ type PhaseTable struct {
 	Rows        []PhaseRow   `json:"phases"`
 	TotalUs     int64        `json:"total_us"`
 	Pages       *PageSummary `json:"pages,omitempty"`
+	// ReportedByPeer: rebuilt from the destination's record of the source.
+	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
 }
 
 // NewPhaseTable computes the table the way the D script does: a row per
@@ -49,7 +51,7 @@ type PhaseTable struct {
 // (only when pages moved) counts RamPushPrePause as unpaused and
 // RamPushPostPause as paused.
 func NewPhaseTable(m report.Migration) PhaseTable {
-	t := PhaseTable{MigrationID: m.ID, Role: m.Role.String()}
+	t := PhaseTable{MigrationID: m.ID, Role: m.Role.String(), ReportedByPeer: m.ReportedByPeer}
 	var totalNs int64
 	for _, p := range m.Phases {
 		d := p.DurationNs()

@@ -216,3 +216,42 @@ func WriteJSONL(w io.Writer, tds ...ptrace.Traces) error {
 	}
 	return bw.Flush()
 }
+
+// AddSourceReport records src's phases and downtime on the destination
+// side of the same migration in td, as the destination does with the
+// source's Finish message: a schema.EventSourcePhase event per phase on
+// its Finish span and schema.AttrSourceDowntimeNs on its root.
+func AddSourceReport(td ptrace.Traces, src report.Migration) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				a := sp.Attributes()
+				id, _ := a.Get(schema.AttrMigrationID)
+				role, _ := a.Get(schema.AttrRole)
+				if id.Str() != src.ID || role.Str() != schema.RoleDestination.String() {
+					continue
+				}
+				switch sp.Name() {
+				case schema.SpanMigration:
+					a.PutInt(schema.AttrSourceDowntimeNs, src.DowntimeNs)
+				case schema.PhaseSpanName(schema.PhaseFinish):
+					for _, p := range src.Phases {
+						e := sp.Events().AppendEmpty()
+						e.SetName(schema.EventSourcePhase)
+						e.SetTimestamp(sp.EndTimestamp())
+						ea := e.Attributes()
+						ea.PutStr(schema.AttrPhase, p.Phase.String())
+						ea.PutInt(schema.AttrPhaseBeginNs, p.BeginNs)
+						ea.PutInt(schema.AttrPhaseEndNs, p.EndNs)
+						ea.PutInt(schema.AttrRAMBytes, p.Bytes)
+						ea.PutInt(schema.AttrRAMPages, p.Pages)
+					}
+				}
+			}
+		}
+	}
+}
