@@ -15,9 +15,13 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm/kvm"
 )
 
-// TestMain fails the run if a vCPU goroutine outlives the tests: every VM
+// TestMain runs a migration source when TestMigrationBetweenProcesses
+// starts this binary as one. Otherwise it fails the run if a vCPU goroutine outlives the tests: every VM
 // a test makes must be destroyed, and Destroy must stop its vCPU.
 func TestMain(m *testing.M) {
+	if id := os.Getenv(sourceProcessEnv); id != "" {
+		os.Exit(runSourceProcess(id))
+	}
 	code := m.Run()
 	if code == 0 {
 		if leaked := lingeringVCPUs(time.Second); leaked != "" {

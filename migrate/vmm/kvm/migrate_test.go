@@ -105,8 +105,9 @@ func TestMigration(t *testing.T) {
 		t.Errorf("after migrating: source %s, destination %s", src.State(), dst.State())
 	}
 	vm := dst.(*kvm.VM)
-	waitExits(t, vm, kvm.ContinuityWindow)
-	m, err := kvm.MeasureContinuity(vm)
+	ctx, cancel := context.WithTimeout(t.Context(), progressBudget)
+	defer cancel()
+	m, err := kvm.AwaitContinuity(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
 	}

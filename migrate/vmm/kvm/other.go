@@ -3,6 +3,7 @@
 package kvm
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
@@ -48,3 +49,8 @@ func (b *Backend) DefaultSpec() vmm.Spec {
 
 // TSCOffsetProbe returns the zero probe: nothing was probed.
 func (b *Backend) TSCOffsetProbe() OffsetProbe { return OffsetProbe{} }
+
+// AwaitContinuity fails with ErrNotKVM: no kvm VM exists here.
+func AwaitContinuity(_ context.Context, vm vmm.VM) (ContinuityMeasurement, error) {
+	return ContinuityMeasurement{}, fmt.Errorf("measuring continuity: %w: %T", ErrNotKVM, vm)
+}

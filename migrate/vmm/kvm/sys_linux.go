@@ -20,7 +20,6 @@ const (
 	ioctlCreateVCPU         = 0xAE41
 	ioctlGetDirtyLog        = 0x4010AE42
 	ioctlSetUserMemRegion   = 0x4020AE46
-	ioctlSetTSSAddr         = 0xAE47
 	ioctlSetClock           = 0x4030AE7B
 	ioctlGetClock           = 0x8030AE7C
 	ioctlRun                = 0xAE80

@@ -133,7 +133,11 @@ func (vm *VM) WriteTimeData(ctx context.Context, d timedata.Data) (vmm.TimeWrite
 		return vmm.TimeWrite{}, fmt.Errorf("%s: %w", op, err)
 	}
 	vm.bootHrtime.Store(d.BootHrtime)
-	vm.snapVCPU, vm.snapClock = nil, nil
+	if !vm.imported {
+		// The TSC offset and kvmclock changed; an imported snapshot is the
+		// source's state and stays what a re-export must return.
+		vm.snapVCPU, vm.snapClock = nil, nil
+	}
 	end, _ := vm.clock.Now()
 	applied := d
 	applied.GuestTSC = guest

@@ -569,3 +569,31 @@ func TSCOffsetHonoured(vm vmm.VM) (bool, error) {
 	}
 	return k.TSCOffsetHonoured(), nil
 }
+
+// AwaitContinuity waits until vm, migrated in and running, has taken
+// ContinuityWindow exit samples (or ctx ends, or the guest faults), then
+// measures its continuity; check Sufficient on the result. It fails with
+// ErrNotKVM for VMs of other backends.
+func AwaitContinuity(ctx context.Context, vm vmm.VM) (ContinuityMeasurement, error) {
+	k, ok := vm.(*VM)
+	if !ok {
+		return ContinuityMeasurement{}, fmt.Errorf("measuring continuity: %w: %T", ErrNotKVM, vm)
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for k.ExitSamples() < ContinuityWindow && k.State() == vmm.StateRunning && k.Fault() == nil {
+		select {
+		case <-ctx.Done():
+			m, err := k.MeasureContinuity()
+			if err != nil {
+				return m, fmt.Errorf("%w (waiting: %w)", err, ctx.Err())
+			}
+			return m, nil
+		case <-tick.C:
+		}
+	}
+	if err := k.Fault(); err != nil {
+		return ContinuityMeasurement{}, fmt.Errorf("measuring continuity: %w", err)
+	}
+	return k.MeasureContinuity()
+}
