@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // ValidTraceID checks that id is 1 to 32 hex digits, the form Jaeger's
@@ -73,48 +71,55 @@ func (r *Reader) ReadJaeger(ctx context.Context, baseURL, traceID string) error 
 		return fmt.Errorf("Jaeger at %s answered %s: %s", baseURL, resp.Status, bytes.TrimSpace(snippet))
 	}
 
-	body := io.LimitReader(resp.Body, int64(r.cfg.maxLineBytes)+1)
-	counted := &countingReader{r: body}
+	chunks, err := r.readJaegerBody(resp.Body, endpoint, notFound, baseURL)
+	if err != nil {
+		return err
+	}
+	if chunks == 0 {
+		return notFound
+	}
+	return nil
+}
+
+// readJaegerBody folds in the stream of {"result": TracesData} objects of
+// an /api/v3/traces response and returns how many it read.
+func (r *Reader) readJaegerBody(body io.Reader, endpoint string, notFound error, baseURL string) (int, error) {
+	counted := &countingReader{r: io.LimitReader(body, int64(r.cfg.maxLineBytes)+1)}
 	dec := json.NewDecoder(counted)
 	chunks := 0
 	for {
 		var c jaegerChunk
 		err := dec.Decode(&c)
 		if errors.Is(err, io.EOF) {
-			break
+			return chunks, nil
 		}
 		chunks++
 		if counted.n > int64(r.cfg.maxLineBytes) {
-			return &LineError{Name: endpoint, Line: chunks,
+			return chunks, &LineError{Name: endpoint, Line: chunks,
 				Err: fmt.Errorf("%w: response larger than %d bytes", ErrLineTooLong, r.cfg.maxLineBytes)}
 		}
 		if err != nil {
-			return &LineError{Name: endpoint, Line: chunks, Err: fmt.Errorf("%w: %v", ErrNotJSON, err)}
+			return chunks, &LineError{Name: endpoint, Line: chunks, Err: fmt.Errorf("%w: %v", ErrNotJSON, err)}
 		}
 		if c.Error != nil {
 			if c.Error.HTTPCode == http.StatusNotFound {
-				return notFound
+				return chunks, notFound
 			}
-			return fmt.Errorf("Jaeger at %s: %s (HTTP %d)", baseURL, c.Error.Message, c.Error.HTTPCode)
+			return chunks, fmt.Errorf("Jaeger at %s: %s (HTTP %d)", baseURL, c.Error.Message, c.Error.HTTPCode)
 		}
 		if len(c.Result) == 0 {
-			return &LineError{Name: endpoint, Line: chunks, Err: fmt.Errorf("%w: no \"result\" object", ErrNotTraces)}
+			return chunks, &LineError{Name: endpoint, Line: chunks, Err: fmt.Errorf("%w: no \"result\" object", ErrNotTraces)}
 		}
 		r.stats.Bytes += int64(len(c.Result))
-		r.stats.Lines++
-		var u ptrace.JSONUnmarshaler
-		td, err := u.UnmarshalTraces(c.Result)
+		td, err := decodeLine(c.Result)
 		if err != nil {
-			return &LineError{Name: endpoint, Line: chunks, Err: fmt.Errorf("%w: %v", ErrNotJSON, err)}
+			return chunks, &LineError{Name: endpoint, Line: chunks, Err: err}
 		}
+		r.stats.Lines++
 		if err := r.addTraces(td); err != nil {
-			return &LineError{Name: endpoint, Line: chunks, Err: err}
+			return chunks, &LineError{Name: endpoint, Line: chunks, Err: err}
 		}
 	}
-	if chunks == 0 {
-		return notFound
-	}
-	return nil
 }
 
 type countingReader struct {
