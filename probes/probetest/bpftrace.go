@@ -23,8 +23,21 @@ type BpftraceRun struct {
 // fails as Bpftrace does when bpftrace is missing.
 func StartBpftrace(tb testing.TB, script, binary string, pid int) *BpftraceRun {
 	tb.Helper()
+	return startBpftrace(tb, pid, script, binary)
+}
+
+// StartBpftraceProgram is StartBpftrace for a program given as text (-e);
+// it must print a line starting with "tracing" and a blank line in BEGIN.
+func StartBpftraceProgram(tb testing.TB, program string, pid int) *BpftraceRun {
+	tb.Helper()
+	return startBpftrace(tb, pid, "-e", program)
+}
+
+func startBpftrace(tb testing.TB, pid int, args ...string) *BpftraceRun {
+	tb.Helper()
 	bt := Bpftrace(tb)
-	r := &BpftraceRun{cmd: exec.Command(bt, "-p", strconv.Itoa(pid), script, binary)}
+	script := strings.Join(args, " ")
+	r := &BpftraceRun{cmd: exec.Command(bt, append([]string{"-p", strconv.Itoa(pid)}, args...)...)}
 	r.cmd.Stderr = &r.stderr
 	out, err := r.cmd.StdoutPipe()
 	if err != nil {

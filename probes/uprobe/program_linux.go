@@ -5,9 +5,16 @@ import (
 	"github.com/cilium/ebpf/asm"
 )
 
-// bpfRingbufNoWakeup is BPF_RB_NO_WAKEUP: submit without waking the reader,
-// which polls instead (Options.PollInterval).
-const bpfRingbufNoWakeup = 1
+// Ring buffer flags. Records are submitted without waking the reader
+// (BPF_RB_NO_WAKEUP), which polls every Options.PollInterval: a wakeup per
+// record costs a few µs in a VM. Once a quarter of the ring is waiting,
+// submits force a wakeup so a reader that fell behind catches up before
+// the ring fills.
+const (
+	bpfRingbufNoWakeup    = 1 // BPF_RB_NO_WAKEUP
+	bpfRingbufForceWakeup = 2 // BPF_RB_FORCE_WAKEUP
+	bpfRingbufAvailData   = 0 // BPF_RB_AVAIL_DATA, for bpf_ringbuf_query
+)
 
 // programSpec builds the one program every probe shares. In C it would read:
 //
@@ -16,8 +23,9 @@ const bpfRingbufNoWakeup = 1
 //	rec->ts = bpf_ktime_get_ns(); rec->pid_tgid = bpf_get_current_pid_tgid();
 //	rec->cookie = bpf_get_attach_cookie(ctx);
 //	rec->args[i] = ((u64 *)ctx)[argRegOffsets[i]/8] for each i;
-//	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP); return 0;
-func programSpec(ring, lost *ebpf.Map) *ebpf.ProgramSpec {
+//	flags = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA) < wakeAt ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP;
+//	bpf_ringbuf_submit(rec, flags); return 0;
+func programSpec(ring, lost *ebpf.Map, wakeAt int32) *ebpf.ProgramSpec {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1), // R6 = ctx (struct pt_regs *)
 		asm.LoadMapPtr(asm.R1, ring.FD()),
@@ -53,8 +61,13 @@ func programSpec(ring, lost *ebpf.Map) *ebpf.ProgramSpec {
 		)
 	}
 	insns = append(insns,
-		asm.Mov.Reg(asm.R1, asm.R7),
+		asm.LoadMapPtr(asm.R1, ring.FD()),
+		asm.Mov.Imm(asm.R2, bpfRingbufAvailData),
+		asm.FnRingbufQuery.Call(),
 		asm.Mov.Imm(asm.R2, bpfRingbufNoWakeup),
+		asm.JLT.Imm(asm.R0, wakeAt, "submit"),
+		asm.Mov.Imm(asm.R2, bpfRingbufForceWakeup),
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("submit"),
 		asm.FnRingbufSubmit.Call(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"),
 		asm.Return(),

@@ -95,7 +95,7 @@ func Attach(targets []Target, opts *Options) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, classify("creating the BPF lost-record counter", err)
 	}
-	t.prog, err = ebpf.NewProgram(programSpec(t.ring, t.lost))
+	t.prog, err = ebpf.NewProgram(programSpec(t.ring, t.lost, int32(min(o.RingBytes/4, 1<<30))))
 	if err != nil {
 		return nil, classify("loading the uprobe program", err)
 	}

@@ -1,0 +1,128 @@
+package uprobe_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/migtrace/migtrace/probes"
+	"github.com/migtrace/migtrace/probes/probetest"
+	"github.com/migtrace/migtrace/probes/uprobe"
+)
+
+// loopCalls is how many probe calls one measurement times.
+const loopCalls = 200_000
+
+// loopSymbol names the function the target's loop calls for each -fn.
+var loopSymbol = map[string]string{
+	"push":  probes.IDPhaseBegin.Symbol(), // PUSHQ BP first: emulated, one trap
+	"plain": "main.plainPhaseBegin",       // RET first: single-stepped, two traps
+}
+
+// timeLoop runs the target's hot loop on fn with attach (if not nil)
+// attaching something to the target first, and returns the target's
+// ns/call.
+func timeLoop(b *testing.B, bin, fn string, attach func(pid int) (detach func())) float64 {
+	b.Helper()
+	p := probetest.Start(b, bin, "loop", "-n", strconv.Itoa(loopCalls), "-fn", fn)
+	if attach != nil {
+		detach := attach(p.PID)
+		defer detach()
+	}
+	line := p.Go(b)
+	v, err := strconv.ParseFloat(strings.TrimPrefix(line, "ns/call "), 64)
+	if err != nil {
+		b.Fatalf("target said %q", line)
+	}
+	return v
+}
+
+// attachTracer attaches this package's tracer. With drain, a reader drains
+// it concurrently, as `migtrace trace` runs; without, the ring is made big
+// enough for the whole loop and read only afterwards, which isolates the
+// kernel-side cost from the reader's CPU use on a busy machine.
+func attachTracer(b *testing.B, symbol string, drain bool) func(pid int) func() {
+	return func(pid int) func() {
+		opts := &uprobe.Options{PID: pid}
+		if !drain {
+			opts.RingBytes = 64 << 20
+		}
+		tr, err := uprobe.Attach([]uprobe.Target{{Symbol: symbol, Cookie: uint64(probes.IDPhaseBegin)}}, opts)
+		probetest.SkipIfNotSupported(b, err)
+		start := make(chan struct{})
+		if drain {
+			close(start)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		n := 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				recs, err := tr.Read(ctx)
+				n += len(recs)
+				if err != nil {
+					return
+				}
+			}
+		}()
+		return func() {
+			if !drain {
+				close(start)
+			}
+			wg.Wait() // Read returns ErrProcessExited once the loop's process is gone
+			cancel()
+			if lost, _ := tr.Lost(); lost != 0 || n != loopCalls {
+				b.Errorf("tracer saw %d of %d calls, lost %d", n, loopCalls, lost)
+			}
+			tr.Close()
+		}
+	}
+}
+
+// attachBpftrace attaches a bare bpftrace uprobe (an empty action) to the
+// same function: the cost of the uprobe trap itself plus bpftrace's
+// minimal program.
+func attachBpftrace(b *testing.B, bin, symbol string) func(pid int) func() {
+	return func(pid int) func() {
+		script := `uprobe:` + bin + `:"` + symbol + `" { } BEGIN { printf("tracing\n\n"); }`
+		run := probetest.StartBpftraceProgram(b, script, pid)
+		return func() { run.Wait(b) }
+	}
+}
+
+// BenchmarkAttachedCost measures, in the same run, the per-call cost of a
+// probe with nothing attached, with this package's tracer, and with a bare
+// bpftrace uprobe, on a PUSHQ-first probe (probes.PhaseBegin) and on a
+// plain empty function. It reports ns/call for each and the ratios the
+// design targets: tracer/bpftrace (goal ≤ 1.2) and plain/push.
+//
+//	go test -run '^$' -bench AttachedCost -benchtime 3x ./probes/uprobe/
+func BenchmarkAttachedCost(b *testing.B) {
+	probetest.Bpftrace(b)
+	bin := probetest.BuildTarget(b)
+	sum := map[string]float64{}
+	for i := 0; i < b.N; i++ {
+		for _, fn := range []string{"push", "plain"} {
+			sym := loopSymbol[fn]
+			sum["none/"+fn] += timeLoop(b, bin, fn, nil)
+			sum["tracer/"+fn] += timeLoop(b, bin, fn, attachTracer(b, sym, true))
+			sum["tracer-undrained/"+fn] += timeLoop(b, bin, fn, attachTracer(b, sym, false))
+			sum["bpftrace/"+fn] += timeLoop(b, bin, fn, attachBpftrace(b, bin, sym))
+		}
+	}
+	for k, v := range sum {
+		b.ReportMetric(v/float64(b.N), k+"-ns/call")
+	}
+	for _, fn := range []string{"push", "plain"} {
+		b.ReportMetric(sum["tracer/"+fn]/sum["bpftrace/"+fn], "tracer/bpftrace-"+fn)
+		b.ReportMetric(sum["tracer-undrained/"+fn]/sum["bpftrace/"+fn], "undrained/bpftrace-"+fn)
+	}
+	b.ReportMetric(sum["tracer/plain"]/sum["tracer/push"], "plain/push-tracer")
+	b.ReportMetric(sum["bpftrace/plain"]/sum["bpftrace/push"], "plain/push-bpftrace")
+	b.ReportMetric(0, "ns/op") // the per-call figures above are the result
+}
