@@ -20,9 +20,9 @@ const DevicePath = "/dev/kvm"
 // Backend creates KVM VMs. It holds no open resources: each VM opens
 // /dev/kvm itself. It is safe for concurrent use.
 type Backend struct {
-	cfg     config
-	hostKHz uint32
-	probe   OffsetProbe
+	cfg   config
+	freq  uint64 // host TSC Hz, as the probe VM's vCPU reported it
+	probe OffsetProbe
 }
 
 // New checks that this host can run the backend, probes whether it
@@ -34,11 +34,10 @@ func New(opts ...Option) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	khz, err := checkHost()
-	if err != nil {
+	if err := checkHost(); err != nil {
 		return nil, err
 	}
-	b := &Backend{cfg: cfg, hostKHz: khz}
+	b := &Backend{cfg: cfg}
 	if b.probe, err = b.probeTSCOffset(); err != nil {
 		return nil, fmt.Errorf("probing TSC offset writes: %w", err)
 	}
@@ -46,16 +45,15 @@ func New(opts ...Option) (*Backend, error) {
 }
 
 // checkHost opens /dev/kvm and checks the API version and every
-// capability the backend uses, reporting all that are missing at once. It
-// returns the host TSC frequency in kHz.
-func checkHost() (uint32, error) {
+// capability the backend uses, reporting all that are missing at once.
+func checkHost() error {
 	fd, err := unix.Open(DevicePath, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("%w: opening %s: %w", ErrNotSupported, DevicePath, err)
+		return fmt.Errorf("%w: opening %s: %w", ErrNotSupported, DevicePath, err)
 	}
 	defer unix.Close(fd)
 	if v, err := ioctl(fd, ioctlGetAPIVersion, 0); err != nil || v != kvmAPIVersion {
-		return 0, fmt.Errorf("%w: KVM API version %d (%v), want %d", ErrNotSupported, v, err, kvmAPIVersion)
+		return fmt.Errorf("%w: KVM API version %d (%v), want %d", ErrNotSupported, v, err, kvmAPIVersion)
 	}
 	var missing []error
 	need := func(name string, cap uintptr, mask uintptr) {
@@ -69,18 +67,9 @@ func checkHost() (uint32, error) {
 	need("KVM_CAP_IMMEDIATE_EXIT", capImmediateExit, 1)
 	need("KVM_CAP_GET_TSC_KHZ", capGetTSCKHz, 1)
 	if len(missing) > 0 {
-		return 0, fmt.Errorf("%w: missing %w", ErrNotSupported, errors.Join(missing...))
+		return fmt.Errorf("%w: missing %w", ErrNotSupported, errors.Join(missing...))
 	}
-	vmFD, err := ioctl(fd, ioctlCreateVM, 0)
-	if err != nil {
-		return 0, fmt.Errorf("%w: KVM_CREATE_VM: %w", ErrNotSupported, err)
-	}
-	defer unix.Close(int(vmFD))
-	khz, err := ioctl(int(vmFD), ioctlGetTSCKHz, 0)
-	if err != nil || khz == 0 {
-		return 0, fmt.Errorf("%w: KVM_GET_TSC_KHZ = %d: %v", ErrNotSupported, khz, err)
-	}
-	return uint32(khz), nil
+	return nil
 }
 
 // probeTSCOffset boots a small guest, writes a TSC offset 2^40 ticks
@@ -103,6 +92,7 @@ func (b *Backend) probeTSCOffset() (OffsetProbe, error) {
 	if err := vm.Pause(ctx); err != nil {
 		return OffsetProbe{}, err
 	}
+	b.freq = vm.freq
 	var p OffsetProbe
 	cur, err := getTSCOffset(vm.vcpuFD)
 	if err != nil {
@@ -136,17 +126,18 @@ func (b *Backend) probeTSCOffset() (OffsetProbe, error) {
 	if len(samples) == 0 {
 		return p, fmt.Errorf("the probe guest made no exits in 2s")
 	}
-	ck, err := getClock(vm.vmFD)
+	_, wall := vm.clock.Now()
+	ref, err := vm.hostTSCAt(wall)
 	if err != nil {
 		return p, err
 	}
 	diffs := make([]uint64, len(samples))
 	for i, s := range samples {
-		dt, err := nsToTicks(s.Realtime-int64(ck.Realtime), uint64(b.hostKHz)*1000)
+		dt, err := nsToTicks(s.Realtime-wallNs(wall), vm.freq)
 		if err != nil {
 			return p, err
 		}
-		diffs[i] = s.GuestTSC - (ck.HostTSC + uint64(dt))
+		diffs[i] = s.GuestTSC - (ref + uint64(dt))
 	}
 	// Median of the differences relative to the written offset, so the
 	// wrap at 2^64 does not disturb the ordering.
@@ -177,7 +168,7 @@ func (b *Backend) TSCOffsetHonoured() bool { return b.probe.Honoured }
 func (b *Backend) TSCOffsetProbe() OffsetProbe { return b.probe }
 
 // TSCFrequency returns the host (and guest) TSC frequency in Hz.
-func (b *Backend) TSCFrequency() uint64 { return uint64(b.hostKHz) * 1000 }
+func (b *Backend) TSCFrequency() uint64 { return b.freq }
 
 func (b *Backend) specFor(memoryBytes uint64) vmm.Spec {
 	return vmm.Spec{Backend: BackendName, MemoryBytes: memoryBytes, VCPUs: 1, Devices: deviceSpecs()}

@@ -17,6 +17,8 @@ const (
 	ioctlCreateVM           = 0xAE01
 	ioctlCheckExtension     = 0xAE03
 	ioctlGetVCPUMmapSize    = 0xAE04
+	ioctlGetSupportedCPUID  = 0xC008AE05
+	ioctlSetCPUID2          = 0x4008AE90
 	ioctlCreateVCPU         = 0xAE41
 	ioctlGetDirtyLog        = 0x4010AE42
 	ioctlSetUserMemRegion   = 0x4020AE46
@@ -223,4 +225,27 @@ func setTSCOffset(fd int, v uint64) error {
 func hasTSCOffset(fd int) bool {
 	var v uint64
 	return tscOffsetAttr(fd, ioctlHasDeviceAttr, &v) == nil
+}
+
+// cpuidEntrySize is sizeof(struct kvm_cpuid_entry2): function, index,
+// flags, eax, ebx, ecx, edx and three u32s of padding.
+const cpuidEntrySize = 40
+
+// maxCPUIDEntries bounds KVM_GET_SUPPORTED_CPUID's answer; KVM returns
+// E2BIG if it has more, far beyond what any CPU lists today.
+const maxCPUIDEntries = 256
+
+// setSupportedCPUID gives the vCPU every CPUID leaf KVM supports (struct
+// kvm_cpuid2: nent u32, padding u32, entries). Long mode needs the LM bit
+// in the guest's CPUID on KVMs that check EFER writes against it.
+func setSupportedCPUID(sysFD, vcpuFD int) error {
+	b := make([]byte, 8+cpuidEntrySize*maxCPUIDEntries)
+	binary.LittleEndian.PutUint32(b, maxCPUIDEntries)
+	if _, err := ioctl(sysFD, ioctlGetSupportedCPUID, uintptr(unsafe.Pointer(&b[0]))); err != nil {
+		return fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
+	}
+	if _, err := ioctl(vcpuFD, ioctlSetCPUID2, uintptr(unsafe.Pointer(&b[0]))); err != nil {
+		return fmt.Errorf("KVM_SET_CPUID2: %w", err)
+	}
+	return nil
 }

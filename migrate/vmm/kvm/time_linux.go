@@ -5,6 +5,7 @@ package kvm
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
@@ -12,22 +13,49 @@ import (
 
 func wallNs(w timedata.Wallclock) int64 { return int64(w.Sec)*timedata.NsPerSec + int64(w.Nsec) }
 
-// hostTSCAt returns the host TSC at wall-clock instant wall, from one
-// KVM_GET_CLOCK, whose (realtime, host TSC) pair the kernel reads
-// atomically, moved to wall at the host TSC frequency.
+// hostRDTSC reads this CPU's TSC (rdtsc_linux_amd64.s).
+func hostRDTSC() uint64
+
+// hostTSCAt returns the host TSC at wall-clock instant wall. KVM_GET_CLOCK
+// gives a (realtime, host TSC) pair the kernel reads atomically, when its
+// master clock runs on a TSC clocksource; otherwise the pair is read here,
+// the wall clock between two RDTSCs. Either pair is then moved to wall at
+// the TSC frequency.
 func (vm *VM) hostTSCAt(wall timedata.Wallclock) (uint64, error) {
-	ck, err := getClock(vm.vmFD)
+	realtime, tsc, ok, err := kernelTSCPair(vm.vmFD)
 	if err != nil {
 		return 0, err
+	}
+	if !ok {
+		realtime, tsc = userTSCPair()
+	}
+	dt, err := nsToTicks(wallNs(wall)-realtime, vm.freq)
+	if err != nil {
+		return 0, err
+	}
+	return tsc + uint64(dt), nil
+}
+
+// kernelTSCPair returns KVM_GET_CLOCK's realtime and host TSC, or false
+// when the kernel does not provide them.
+func kernelTSCPair(vmFD int) (realtime int64, tsc uint64, ok bool, err error) {
+	ck, err := getClock(vmFD)
+	if err != nil {
+		return 0, 0, false, err
 	}
 	if ck.Flags&(kvmClockRealtime|kvmClockHostTSC) != kvmClockRealtime|kvmClockHostTSC {
-		return 0, fmt.Errorf("KVM_GET_CLOCK flags %#x lack REALTIME and HOST_TSC", ck.Flags)
+		return 0, 0, false, nil
 	}
-	dt, err := nsToTicks(wallNs(wall)-int64(ck.Realtime), vm.freq)
-	if err != nil {
-		return 0, err
-	}
-	return ck.HostTSC + uint64(dt), nil
+	return int64(ck.Realtime), ck.HostTSC, true, nil
+}
+
+// userTSCPair reads the wall clock between two RDTSCs and pairs it with
+// their midpoint.
+func userTSCPair() (realtime int64, tsc uint64) {
+	t0 := hostRDTSC()
+	realtime = time.Now().UnixNano()
+	t1 := hostRDTSC()
+	return realtime, t0 + (t1-t0)/2
 }
 
 // ReadTimeData returns the time data from one host clock snapshot: the

@@ -62,7 +62,7 @@ type VM struct {
 	// Exit samples; see recordSample.
 	sampleMu sync.Mutex
 	epoch    uint32
-	recent   []ExitSample // ring of the latest ContinuityWindow, at recentNext
+	recent   []ExitSample // ring of the latest ContinuityWindow; sample k in slot k%ContinuityWindow
 	recentN  int
 	first    []ExitSample // the first ContinuityWindow of this epoch
 	before   []ExitSample // the previous epoch's last ones, after a migration in
@@ -83,8 +83,7 @@ func newVM(b *Backend, cfg config, spec vmm.Spec) (vm *VM, err error) {
 	if err != nil {
 		return nil, err
 	}
-	vm = &VM{backend: b, cfg: cfg, spec: spec, layout: l, clock: vmm.SystemClock(),
-		freq: uint64(b.hostKHz) * 1000, vmFD: -1, vcpuFD: -1}
+	vm = &VM{backend: b, cfg: cfg, spec: spec, layout: l, clock: vmm.SystemClock(), vmFD: -1, vcpuFD: -1}
 	vm.honoured.Store(b.probe.Honoured || b.probe.Samples == 0)
 	defer func() {
 		if err != nil {
@@ -101,8 +100,7 @@ func newVM(b *Backend, cfg config, spec vmm.Spec) (vm *VM, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
-	vm.vmFD = int(fd)
-	unix.CloseOnExec(vm.vmFD)
+	vm.vmFD = int(fd) // KVM makes its fds close-on-exec
 	vm.mem, err = unix.Mmap(-1, 0, int(spec.MemoryBytes), unix.PROT_READ|unix.PROT_WRITE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
@@ -117,7 +115,14 @@ func newVM(b *Backend, cfg config, spec vmm.Spec) (vm *VM, err error) {
 		return nil, fmt.Errorf("KVM_CREATE_VCPU: %w", err)
 	}
 	vm.vcpuFD = int(fd)
-	unix.CloseOnExec(vm.vcpuFD)
+	if err := setSupportedCPUID(sys, vm.vcpuFD); err != nil {
+		return nil, err
+	}
+	khz, err := ioctl(vm.vcpuFD, ioctlGetTSCKHz, 0)
+	if err != nil || khz == 0 {
+		return nil, fmt.Errorf("%w: KVM_GET_TSC_KHZ = %d: %v", ErrNotSupported, khz, err)
+	}
+	vm.freq = uint64(khz) * 1000
 	size, err := ioctl(sys, ioctlGetVCPUMmapSize, 0)
 	if err != nil {
 		return nil, fmt.Errorf("KVM_GET_VCPU_MMAP_SIZE: %w", err)
@@ -129,15 +134,10 @@ func newVM(b *Backend, cfg config, spec vmm.Spec) (vm *VM, err error) {
 		return nil, fmt.Errorf("%w: the vCPU has no KVM_VCPU_TSC_OFFSET attribute", ErrNotSupported)
 	}
 	// KVM_GET_CLOCK reports realtime and the host TSC only once the
-	// master clock runs; a KVM_SET_CLOCK starts it without running the
-	// guest.
+	// master clock runs (and only on a TSC clocksource); a KVM_SET_CLOCK
+	// starts it without running the guest.
 	if err := setClock(vm.vmFD, kvmClockData{}); err != nil {
 		return nil, err
-	}
-	if ck, err := getClock(vm.vmFD); err != nil {
-		return nil, err
-	} else if ck.Flags&(kvmClockRealtime|kvmClockHostTSC) != kvmClockRealtime|kvmClockHostTSC {
-		return nil, fmt.Errorf("%w: KVM_GET_CLOCK flags %#x lack REALTIME and HOST_TSC", ErrNotSupported, ck.Flags)
 	}
 	off, err := getTSCOffset(vm.vcpuFD)
 	if err != nil {

@@ -221,3 +221,31 @@ func BenchmarkTakeDirty(b *testing.B) {
 		}
 	})
 }
+
+// TestTSCPairsAgree checks the fallback (realtime, host TSC) pair read in
+// userspace against the kernel's, where the kernel gives one.
+func TestTSCPairsAgree(t *testing.T) {
+	b := backendForTest(t, WithMemory(2<<20))
+	vm, err := b.NewVM(b.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Destroy()
+	kr, kt, ok, err := kernelTSCPair(vm.vmFD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Skip("KVM_GET_CLOCK gives no host TSC here; the userspace pair is the only one")
+	}
+	ur, ut := userTSCPair()
+	dt, err := nsToTicks(ur-kr, vm.freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := int64(ut - (kt + uint64(dt)))
+	t.Logf("userspace pair minus kernel pair: %d ticks (%.2f µs)", diff, float64(diff)/float64(vm.freq)*1e6)
+	if limit := int64(vm.freq / 10_000); diff > limit || diff < -limit { // 100 µs
+		t.Errorf("the pairs disagree by %d ticks", diff)
+	}
+}
