@@ -249,3 +249,26 @@ func TestTSCPairsAgree(t *testing.T) {
 		t.Errorf("the pairs disagree by %d ticks", diff)
 	}
 }
+
+// BenchmarkPauseResume measures stopping a running guest at a clean
+// point and starting it again, the floor under a migration's blackout.
+// The exit interval is the baseline: a Pause that waited for the guest's
+// own next exit would take half of it on average.
+func BenchmarkPauseResume(b *testing.B) {
+	for _, interval := range []time.Duration{time.Millisecond, 10 * time.Millisecond} {
+		b.Run("exit-every-"+interval.String(), func(b *testing.B) {
+			be := backendForTest(b, WithMemory(2<<20), WithExitInterval(interval))
+			vm := bootedVM(b, be)
+			ctx := b.Context()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := vm.Pause(ctx); err != nil {
+					b.Fatal(err)
+				}
+				if err := vm.Resume(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
