@@ -113,11 +113,11 @@ func BenchmarkReportPhasesVsJQ(b *testing.B) {
 		b.ReportMetric(float64(bench.spans)*float64(b.N)/b.Elapsed().Seconds(), "spans/s")
 		oursNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
-	b.Run("report-phases-1-decoder", func(b *testing.B) {
+	b.Run("report-phases-2-decoders", func(b *testing.B) {
 		b.SetBytes(size)
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := reportPhases(path, io.Discard, otlpread.WithDecoders(1)); err != nil {
+			if err := reportPhases(path, io.Discard, otlpread.WithDecoders(2)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -52,7 +52,7 @@ func WithHTTPClient(hc *http.Client) Option {
 }
 
 // WithDecoders sets how many lines are decoded in parallel; n <= 0 (the
-// default) uses GOMAXPROCS, at most 8.
+// default) uses half of GOMAXPROCS, at least 1 and at most 8.
 func WithDecoders(n int) Option {
 	return optionFunc(func(c config) config {
 		c.decoders = n

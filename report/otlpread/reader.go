@@ -75,14 +75,18 @@ func (r *Reader) ReadFile(ctx context.Context, path string) error {
 // Read reads OTLP JSON Lines from in; name appears in errors. Blank lines
 // are skipped; every other line must be one OTLP TracesData object.
 //
-// Lines are decoded in parallel (decoding dominates the cost) and folded
+// Lines are decoded in parallel (decoding dominates the cost; see
+// WithDecoders) and folded
 // into the model in input order, so results and the error reported (the
 // first bad line) do not depend on scheduling. At most a few lines per
 // CPU are in flight, which bounds memory.
 func (r *Reader) Read(ctx context.Context, in io.Reader, name string) error {
 	workers := r.cfg.decoders
 	if workers <= 0 {
-		workers = min(max(runtime.GOMAXPROCS(0), 1), 8)
+		// Half the CPUs: decoding allocates heavily, and the collector
+		// and the folder need the rest (on 2 CPUs one decoder measured
+		// faster than two).
+		workers = min(max(runtime.GOMAXPROCS(0)/2, 1), 8)
 	}
 	jobs := make(chan *lineJob)
 	pending := make(chan *lineJob, 2*workers)

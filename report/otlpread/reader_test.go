@@ -43,9 +43,18 @@ func read(t testing.TB, data []byte, opts ...otlpread.Option) ([]report.Migratio
 }
 
 // TestRoundTrip writes migrations as spans and reads them back unchanged.
+// It runs with one and with several decoders, which must agree.
 func TestRoundTrip(t *testing.T) {
-	want := append([]report.Migration{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(3, 1)...)
-	got, err := read(t, jsonl(t, want...))
+	for _, decoders := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d decoders", decoders), func(t *testing.T) {
+			testRoundTrip(t, otlpread.WithDecoders(decoders))
+		})
+	}
+}
+
+func testRoundTrip(t *testing.T, opts ...otlpread.Option) {
+	want := append([]report.Migration{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(30, 1)...)
+	got, err := read(t, jsonl(t, want...), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +133,7 @@ func TestBadInput(t *testing.T) {
 		{"not JSON", "hello\n", nil, otlpread.ErrNotTraces, 1, "JSON object"},
 		{"truncated line", string(good[:len(good)/2]), nil, otlpread.ErrNotJSON, 1, ""},
 		{"truncated second line", string(good) + string(good[:100]), nil, otlpread.ErrNotJSON, 2, ""},
+		{"first bad line wins with parallel decoders", string(good) + "x\n" + string(good) + "y\n", []otlpread.Option{otlpread.WithDecoders(4)}, otlpread.ErrNotTraces, 2, ""},
 		{"JSON array", "[1,2]\n", nil, otlpread.ErrNotTraces, 1, ""},
 		{"metrics file", `{"resourceMetrics":[{"scopeMetrics":[]}]}` + "\n", nil, otlpread.ErrNotTraces, 1, "metrics or logs"},
 		{"wrong field type", `{"resourceSpans":"x"}` + "\n", nil, otlpread.ErrNotJSON, 1, ""},
