@@ -68,6 +68,12 @@ func TestCheckDoctored(t *testing.T) {
 			u.BootHrtimeDelta -= 5
 			stage(m, schema.StageKernel).BootHrtime -= 5
 		}, report.RuleUptime, report.SeverityViolation},
+		{"kernel changed the frequency", func(m *report.Migration) {
+			stage(m, schema.StageKernel).GuestFreq++
+		}, report.RuleGuestFreq, report.SeverityViolation},
+		{"Migration row duration is not the delta", func(m *report.Migration) {
+			stage(m, schema.StageMigration).DurationNs += 1000
+		}, report.RuleMigrationRow, report.SeverityViolation},
 		{"negative delta clamped", func(m *report.Migration) {
 			stage(m, schema.StageMigration).MigrateDeltaNegative = true
 			stage(m, schema.StageUserspace).MigrateDeltaNegative = true
