@@ -13,23 +13,31 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(probetest.RunMain(m)) }
 
-// TestSymbols builds a program that calls the probes and checks that every
-// probe survived inlining and dead-code elimination under its documented
-// symbol, found through .symtab or, stripped, through .gopclntab, and that
-// on amd64 each starts with PUSHQ BP (0x55), which uprobes emulate.
+// migtracePackage is the real program, whose migrate package calls every
+// probe.
+const migtracePackage = "github.com/migtrace/migtrace/cmd/migtrace"
+
+// TestSymbols builds programs that call the probes - the test target and
+// migtrace itself - and checks that every probe survived inlining and
+// dead-code elimination under its documented symbol, found through
+// .symtab or, stripped, through .gopclntab, and that on amd64 each starts
+// with PUSHQ BP (0x55), which uprobes emulate.
 func TestSymbols(t *testing.T) {
 	tests := []struct {
 		name   string
+		pkg    string
 		flags  []string
 		source string
 	}{
-		{"default", nil, ".symtab"},
-		{"stripped", []string{"-ldflags=-s -w"}, ".gopclntab"},
-		{"pie", []string{"-buildmode=pie"}, ".symtab"},
+		{"target", probetest.TargetPackage, nil, ".symtab"},
+		{"target/stripped", probetest.TargetPackage, []string{"-ldflags=-s -w"}, ".gopclntab"},
+		{"target/pie", probetest.TargetPackage, []string{"-buildmode=pie"}, ".symtab"},
+		{"migtrace", migtracePackage, nil, ".symtab"},
+		{"migtrace/stripped", migtracePackage, []string{"-ldflags=-s -w"}, ".gopclntab"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := probetest.BuildTarget(t, tt.flags...)
+			bin := probetest.Build(t, tt.pkg, tt.flags...)
 			st, err := uprobe.OpenSymbolTable(bin)
 			if err != nil {
 				t.Fatal(err)
