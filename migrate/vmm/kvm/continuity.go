@@ -2,7 +2,6 @@ package kvm
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"math"
 	"math/bits"
@@ -33,10 +32,6 @@ const ContinuityWindow = 64
 // a measurement is not Sufficient: the feasibility runs saw errors up to
 // 10 µs with 5 samples a side and 0.1 to 2.3 µs with 50.
 const MinContinuitySamples = 50
-
-// ErrNoSamples means there are no exit samples on one side of a migration
-// (the VM was not migrated in, or has not run since).
-var ErrNoSamples = errors.New("no exit samples")
 
 // ContinuityMeasurement compares the guest's TSC jump across a migration
 // with the wall-clock time that passed, from bracketed exit samples. A

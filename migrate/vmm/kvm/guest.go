@@ -2,7 +2,6 @@ package kvm
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
@@ -153,10 +152,6 @@ func (l layout) writeFirmware(mem []byte) {
 		binary.LittleEndian.PutUint64(mem[pd*vmm.PageSize+(i%512)*8:], i*hugePage|pteTable|pteDirty|pteLarge)
 	}
 }
-
-// ErrNoRing means guest memory holds no TSC ring: the guest never booted,
-// or its memory was not copied.
-var ErrNoRing = errors.New("no TSC ring in guest memory")
 
 // RingBytes is how many bytes from the start of guest memory ParseRing
 // needs: the header page and the slots.

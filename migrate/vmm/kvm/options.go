@@ -1,7 +1,6 @@
 package kvm
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -15,18 +14,6 @@ const (
 	DefaultDirtyRate      = 16 << 20
 	DefaultExitInterval   = time.Millisecond
 	DefaultSampleInterval = 10 * time.Microsecond
-)
-
-// Sentinel errors of this package; match with errors.Is.
-var (
-	// ErrNotSupported: this host cannot run the backend (not linux/amd64,
-	// no /dev/kvm, or a KVM lacking a capability the backend needs).
-	ErrNotSupported = errors.New("kvm backend not supported here")
-	// ErrGuestFault: the guest stopped in a way its program never does
-	// (a shutdown, a failed entry, an unexpected exit).
-	ErrGuestFault = errors.New("guest fault")
-	// ErrNotKVM: a vmm.VM given to this package is not a kvm VM.
-	ErrNotKVM = errors.New("not a kvm VM")
 )
 
 // Option configures a Backend.
