@@ -8,7 +8,8 @@
 // wall clock (ExitSample); a migration carries the source's last samples
 // in the vcpu device state, so the destination can measure how well the
 // guest's TSC jump across the blackout matches the wall-clock time that
-// passed (MeasureContinuity).
+// passed (MeasureJump; on a running destination, AwaitContinuity waits
+// for enough samples and measures).
 //
 // Guest RAM is anonymous memory registered with KVM_MEM_LOG_DIRTY_PAGES;
 // TakeDirty reads KVM_GET_DIRTY_LOG into a host bitmap that RestoreDirty
