@@ -56,6 +56,8 @@ func tracesDashboard() *dashboard.DashboardBuilder {
 		Description("The latest traces with a "+schema.SpanMigration+" span from service "+tracing.DefaultServiceName+". Click a trace id to show it below.").
 		Datasource(jaeger).
 		Span(24).Height(9).
+		// Grafana rejects a footer whose reducer list is null.
+		Footer(common.NewTableFooterOptionsBuilder().Show(false).Reducer([]string{})).
 		OverrideByName(traceIDField, showTrace).
 		Targets([]cog.Builder[variantsDataquery]{jaegerQuery{
 			RefID:      "A",
