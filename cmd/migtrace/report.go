@@ -38,7 +38,13 @@ bare so it diffs cleanly against an old DTrace capture.
 
 Exit status: 0 on success, 1 on unreadable input or (check) a violation, 2 on
 a missing or malformed flag.`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown report %q: want phases, adjustments, summary or check", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	f := cmd.PersistentFlags()
 	f.StringVar(&in.jaegerURL, "jaeger", "", "read the trace from the Jaeger query service at `URL` (e.g. http://localhost:16686)")

@@ -188,6 +188,7 @@ func TestReportBadInput(t *testing.T) {
 		want string
 	}{
 		{"no input", []string{"report", "phases"}, 2, "no input"},
+		{"unknown report", []string{"report", "phase"}, 2, `unknown report "phase"`},
 		{"bad role", []string{"report", "phases", "--role", "both", path}, 2, "--role"},
 		{"bad output", []string{"report", "phases", "-o", "yaml", path}, 2, "want dtrace, table, json, csv"},
 		{"summary has no dtrace", []string{"report", "summary", "-o", "dtrace", path}, 2, "--output"},
