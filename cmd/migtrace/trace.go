@@ -104,6 +104,9 @@ func newTraceTableCommand(table traceTable) *cobra.Command {
 // count migrations were shown, ctx ends or the process exits.
 func runTrace(ctx context.Context, stdout, stderr io.Writer, table traceTable, f render.Format, o traceOptions) error {
 	tr, err := uprobe.Attach(events.Targets(), &uprobe.Options{PID: o.pid, Binary: o.binary})
+	if errors.Is(err, uprobe.ErrNoSymbol) {
+		return fmt.Errorf("tracing pid %d (is it a migtrace process, or did --binary name another file?): %w", o.pid, err)
+	}
 	if err != nil {
 		return fmt.Errorf("tracing pid %d: %w", o.pid, err)
 	}

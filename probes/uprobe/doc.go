@@ -16,6 +16,6 @@
 // Errors: every failure wraps one of the sentinels ErrNotSupported (not
 // Linux, or the kernel lacks BPF, ring buffers, uprobes or attach cookies),
 // ErrPermission (not root and lacking CAP_BPF/CAP_PERFMON), ErrNoProcess,
-// ErrNoSymbol (a *SymbolError names the symbol and the binary) or
+// ErrNoSymbol (a *SymbolError names every missing symbol and the binary) or
 // ErrProcessExited; match them with errors.Is.
 package uprobe

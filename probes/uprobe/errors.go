@@ -3,6 +3,8 @@ package uprobe
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -22,15 +24,23 @@ var (
 	ErrClosed = errors.New("tracer closed")
 )
 
-// SymbolError reports a symbol that could not be found in a binary.
+// SymbolError reports symbols that could not be found in a binary.
 type SymbolError struct {
-	Symbol string
-	Binary string
-	Err    error // the cause, if more than "not there"
+	Symbols []string
+	Binary  string
+	Err     error // the cause, if more than "not there"
 }
 
 func (e *SymbolError) Error() string {
-	msg := fmt.Sprintf("probe symbol %q not found in %s", e.Symbol, e.Binary)
+	quoted := make([]string, len(e.Symbols))
+	for i, s := range e.Symbols {
+		quoted[i] = strconv.Quote(s)
+	}
+	noun := "probe symbol"
+	if len(e.Symbols) > 1 {
+		noun = "probe symbols"
+	}
+	msg := fmt.Sprintf("%s %s not found in %s", noun, strings.Join(quoted, ", "), e.Binary)
 	if e.Err != nil {
 		msg += ": " + e.Err.Error()
 	}

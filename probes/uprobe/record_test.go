@@ -40,7 +40,7 @@ func TestSymbolTableErrors(t *testing.T) {
 	}
 	_, err = st.Offset("main.noSuchProbe")
 	var se *uprobe.SymbolError
-	if !errors.Is(err, uprobe.ErrNoSymbol) || !errors.As(err, &se) || se.Symbol != "main.noSuchProbe" {
+	if !errors.Is(err, uprobe.ErrNoSymbol) || !errors.As(err, &se) || len(se.Symbols) != 1 || se.Symbols[0] != "main.noSuchProbe" {
 		t.Errorf("missing symbol: %v", err)
 	}
 }

@@ -87,13 +87,13 @@ func (st *SymbolTable) Source() string { return st.source }
 func (st *SymbolTable) Offset(name string) (uint64, error) {
 	addr, ok := st.funcs[name]
 	if !ok {
-		return 0, &SymbolError{Symbol: name, Binary: st.binary}
+		return 0, &SymbolError{Symbols: []string{name}, Binary: st.binary}
 	}
 	for _, p := range st.loads {
 		if addr >= p.Vaddr && addr < p.Vaddr+p.Memsz {
 			return addr - p.Vaddr + p.Off, nil
 		}
 	}
-	return 0, &SymbolError{Symbol: name, Binary: st.binary,
+	return 0, &SymbolError{Symbols: []string{name}, Binary: st.binary,
 		Err: fmt.Errorf("address %#x is in no executable segment", addr)}
 }

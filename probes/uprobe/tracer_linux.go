@@ -64,21 +64,22 @@ func Attach(targets []Target, opts *Options) (_ *Tracer, err error) {
 		return nil, classify("attaching uprobes", err)
 	}
 	offsets := make([]uint64, len(targets))
-	var missing []error
+	missing := &SymbolError{Binary: name}
 	for i, tg := range targets {
 		off, err := syms.Offset(tg.Symbol)
 		if err != nil {
 			var se *SymbolError
-			if errors.As(err, &se) {
-				se.Binary = name
+			if !errors.As(err, &se) || se.Err != nil {
+				return nil, fmt.Errorf("attaching uprobes to pid %d: %w", o.PID, err)
 			}
-			missing = append(missing, err)
+			missing.Symbols = append(missing.Symbols, tg.Symbol)
 			continue
 		}
 		offsets[i] = off
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("attaching uprobes to pid %d: %w", o.PID, errors.Join(missing...))
+	if len(missing.Symbols) > 0 {
+		// Every missing symbol at once: one look tells an old binary from a typo.
+		return nil, fmt.Errorf("attaching uprobes to pid %d: %w", o.PID, missing)
 	}
 
 	t := &Tracer{opts: o, binary: name}

@@ -135,8 +135,8 @@ func TestAttachErrors(t *testing.T) {
 
 	_, err := uprobe.Attach([]uprobe.Target{{Symbol: "main.noSuchProbe"}, {Symbol: "main.notThereEither"}}, &uprobe.Options{PID: p.PID})
 	var se *uprobe.SymbolError
-	if !errors.Is(err, uprobe.ErrNoSymbol) || !errors.As(err, &se) || se.Binary != bin {
-		t.Errorf("missing symbol: got %v, want ErrNoSymbol naming %s", err, bin)
+	if !errors.Is(err, uprobe.ErrNoSymbol) || !errors.As(err, &se) || se.Binary != bin || len(se.Symbols) != 2 {
+		t.Errorf("missing symbol: got %v, want ErrNoSymbol naming both symbols and %s", err, bin)
 	}
 
 	_, err = uprobe.Attach(allTargets(), &uprobe.Options{PID: 1 << 30})
