@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 // `migtrace serve` processes through successful and failed migrations,
 // and requires each to return data.
 func TestPanelsAgainstPrometheus(t *testing.T) {
+	t.Parallel()
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -35,10 +37,10 @@ func TestPanelsAgainstPrometheus(t *testing.T) {
 	}
 	start := time.Now()
 	dir := t.TempDir()
-	migtrace := buildMigtrace(t, dir)
+	migtrace := buildMigtrace(t)
 
-	a := startServe(t, migtrace, "a", "--boot", "--memory", "32MiB", "--dirty-rate", "8MiB")
-	b := startServe(t, migtrace, "b", "--memory", "32MiB")
+	a := startServe(t, migtrace, "a", nil, "--boot", "--memory", "32MiB", "--dirty-rate", "8MiB")
+	b := startServe(t, migtrace, "b", nil, "--memory", "32MiB")
 	prom := startPrometheus(t, promBin, dir, a, b)
 	t.Logf("servers and Prometheus up after %v", time.Since(start).Round(time.Millisecond))
 
@@ -126,14 +128,39 @@ func variableAllValues(t *testing.T, f File) map[string]string {
 	return out
 }
 
-func buildMigtrace(t *testing.T, dir string) string {
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildMigtrace builds the command once per test binary; TestMain
+// removes it.
+func buildMigtrace(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "migtrace")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/migtrace/migtrace/cmd/migtrace").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "migtrace-dashboards-")
+		if buildErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "migtrace"),
+			"github.com/migtrace/migtrace/cmd/migtrace").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return filepath.Join(binDir, "migtrace")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 func freeLoopbackAddr(t *testing.T) string {
@@ -191,10 +218,12 @@ func waitHTTP(t *testing.T, what, url string) {
 	}
 }
 
-func startServe(t *testing.T, bin, name string, args ...string) string {
+func startServe(t *testing.T, bin, name string, env []string, args ...string) string {
 	t.Helper()
 	addr := freeLoopbackAddr(t)
-	startProcess(t, "serve "+name, exec.Command(bin, append([]string{"serve", "--listen", addr, "--name", name}, args...)...))
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--name", name}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	startProcess(t, "serve "+name, cmd)
 	waitHTTP(t, "serve "+name, "http://"+addr+"/v1/instance")
 	return addr
 }
