@@ -26,8 +26,9 @@ func provisioningFiles() []File {
 	ds.WriteString("apiVersion: 1\ndatasources:\n")
 	for _, d := range []struct{ name, typ, uid, url, extra string }{
 		{"migtrace Prometheus", prometheusType, PrometheusDatasourceUID, DefaultPrometheusURL,
-			// Migrations are short: scrape often and say so, so that
-			// $__rate_interval never drops below four scrapes.
+			// timeInterval is Prometheus's scrape interval as Grafana
+			// knows it; $__rate_interval is at least four of them, so
+			// keep it equal to scrape_interval.
 			"    isDefault: true\n    jsonData:\n      timeInterval: 15s\n"},
 		{"migtrace Jaeger", jaegerType, JaegerDatasourceUID, DefaultJaegerURL, ""},
 	} {
