@@ -15,6 +15,7 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -158,15 +159,14 @@ func (d *destination) measureClock(ctx context.Context) error {
 	d.clockOK = true
 	d.result.Clock = est
 	d.result.SkewCorrected = d.cfg.ClockSkewCorrection
-	spanFrom(ctx).AddEvent(schema.EventClockOffset, trace.WithAttributes(
-		attribute.Int64(schema.AttrClockOffsetNs, est.OffsetNs),
-		attribute.Int64(schema.AttrClockOffsetErrorNs, est.ErrorBoundNs),
-		attribute.Int64(schema.AttrClockRTTNs, est.RTTNs),
-		attribute.Int64(schema.AttrClockSamples, int64(est.Samples)),
-		attribute.Bool(schema.AttrClockSkewCorrected, d.cfg.ClockSkewCorrection),
-	))
+	// The wire estimate is source minus destination; traces and metrics
+	// report the destination's clock minus the source's.
+	dstMinusSrc := -time.Duration(est.OffsetNs)
+	spanFrom(ctx).AddEvent(schema.EventClockOffset, trace.WithAttributes(tracing.ClockOffsetAttributes(
+		dstMinusSrc, time.Duration(est.ErrorBoundNs), time.Duration(est.RTTNs),
+		est.Samples, d.cfg.ClockSkewCorrection)...))
 	if m := d.cfg.Metrics; m != nil {
-		m.ClockOffset(ctx, time.Duration(est.OffsetNs), time.Duration(est.ErrorBoundNs))
+		m.ClockOffset(ctx, dstMinusSrc, time.Duration(est.ErrorBoundNs))
 	}
 	return nil
 }
@@ -253,7 +253,8 @@ func (d *destination) timeData(ctx context.Context, _ *PhaseRecord) error {
 	for _, st := range stages {
 		probes.TimeStage(st.Stage, st.Data.GuestFreq, st.Data.GuestTSC, st.Data.BootHrtime, st.DurationNs,
 			adj.GuestUptime, adj.MigrateDelta, adj.MigrateDeltaNegative)
-		span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(stageAttributes(st, adj)...))
+		span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(tracing.StageEventAttributes(
+			st.Stage, st.Data, st.DurationNs, st.TSCDelta, st.BootHrtimeDelta, adj, st.VMMLatencyNs)...))
 		if m := d.cfg.Metrics; m != nil && st.Stage != schema.StageMigration {
 			m.TSCAdjustment(ctx, st.Stage, st.TSCDelta)
 		}
@@ -345,7 +346,9 @@ func (d *destination) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 			attribute.Int64(schema.AttrRAMPages, int64(rec.Pages)),
 		))
 	}
-	if err := d.verify(ctx, fin); err != nil {
+	checks, err := d.verify(ctx, fin)
+	if err != nil {
+		span.AddEvent(schema.EventContinuity, trace.WithAttributes(checks...))
 		return err
 	}
 	if err := d.conn.Send(ctx, &wire.Okay{}); err != nil {
@@ -359,20 +362,19 @@ func (d *destination) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 		return fmt.Errorf("resuming the migrated VM: %w", err)
 	}
 	_, resumed := d.clock.Now()
+	defer func() {
+		checks = append(checks, d.measureContinuity(ctx)...)
+		span.AddEvent(schema.EventContinuity, trace.WithAttributes(checks...))
+	}()
 	// The pause happened on the source's clock; shift it onto ours with
 	// the measured offset (source minus destination) before subtracting.
 	blackout := wallNs(resumed) - (fin.PauseWall - d.result.Clock.OffsetNs)
 	d.result.Blackout = time.Duration(blackout)
 	d.result.BlackoutError = time.Duration(d.result.Clock.ErrorBoundNs)
-	span.AddEvent(schema.EventBlackout, trace.WithAttributes(
-		attribute.Int64(schema.AttrBlackoutNs, blackout),
-		attribute.Int64(schema.AttrBlackoutErrorNs, d.result.Clock.ErrorBoundNs),
-	))
-	d.span.SetAttributes(
-		attribute.Int64(schema.AttrBlackoutNs, blackout),
-		attribute.Int64(schema.AttrBlackoutErrorNs, d.result.Clock.ErrorBoundNs),
-		attribute.Int64(schema.AttrSourceDowntimeNs, fin.HandoffWall-fin.PauseWall),
-	)
+	blackoutAttrs := tracing.BlackoutAttributes(d.result.Blackout, d.result.BlackoutError)
+	span.AddEvent(schema.EventBlackout, trace.WithAttributes(blackoutAttrs...))
+	d.span.SetAttributes(blackoutAttrs...)
+	d.span.SetAttributes(attribute.Int64(schema.AttrSourceDowntimeNs, fin.HandoffWall-fin.PauseWall))
 	if m := d.cfg.Metrics; m != nil {
 		m.Blackout(ctx, d.result.Blackout)
 	}
@@ -381,28 +383,30 @@ func (d *destination) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 
 // verify checks, before the destination accepts the handoff, that guest
 // memory and device state are what the source paused and that the guest's
-// TSC ring is monotonic.
-func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
-	span := spanFrom(ctx)
+// TSC ring is monotonic. It returns the checks as event attributes.
+func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute.KeyValue, error) {
 	cont, err := d.vm.GuestContinuity()
 	if err != nil {
-		return fmt.Errorf("reading the guest TSC ring: %w", err)
+		return nil, fmt.Errorf("reading the guest TSC ring: %w", err)
 	}
 	d.result.Continuity = cont
 	memOK := d.ram.hashes.sum() == fin.MemoryChecksum
 	devs, err := d.vm.ExportDevices(ctx)
 	if err != nil {
-		return fmt.Errorf("re-exporting imported device state: %w", err)
+		return nil, fmt.Errorf("re-exporting imported device state: %w", err)
 	}
 	devOK := deviceDigest(devs) == fin.DeviceDigest
-	span.AddEvent(schema.EventContinuity, trace.WithAttributes(
+	checks := []attribute.KeyValue{
 		attribute.Bool(schema.AttrTSCMonotonic, cont.Monotonic),
 		attribute.Int64(schema.AttrTSCSamples, int64(cont.Samples)),
 		attribute.Bool(schema.AttrMemoryChecksumOK, memOK),
 		attribute.Bool(schema.AttrDeviceStateMatches, devOK),
-	))
+	}
+	if h, ok := d.vm.(interface{ TSCOffsetHonoured() bool }); ok {
+		checks = append(checks, attribute.Bool(schema.AttrTSCOffsetHonoured, h.TSCOffsetHonoured()))
+	}
 	if d.cfg.SkipVerify {
-		return nil
+		return checks, nil
 	}
 	var problems []error
 	if !memOK {
@@ -415,10 +419,37 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
 		problems = append(problems, fmt.Errorf("guest TSC ring goes backwards at sample %d of %d", cont.FirstBad, cont.Samples))
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w: %w", ErrVerification, errors.Join(problems...))
+		return checks, fmt.Errorf("%w: %w", ErrVerification, errors.Join(problems...))
 	}
 	d.result.Verified = true
-	return nil
+	return checks, nil
+}
+
+// continuityWait bounds how long the destination waits, with the guest
+// running, for a backend's TSC continuity measurement.
+const continuityWait = 2 * time.Second
+
+// measureContinuity times the resumed guest's TSC against the wall clock,
+// on backends that can (vmm.ContinuityMeter). The guest is running: this
+// adds nothing to the blackout.
+func (d *destination) measureContinuity(ctx context.Context) []attribute.KeyValue {
+	meter, ok := d.vm.(vmm.ContinuityMeter)
+	if !ok {
+		return nil
+	}
+	mctx, cancel := context.WithTimeout(ctx, continuityWait)
+	defer cancel()
+	m, err := meter.MeasureTSCContinuity(mctx)
+	if err != nil {
+		d.cfg.Logger.Warn("measuring guest TSC continuity", "err", err)
+		return nil
+	}
+	d.result.TSCContinuity = &m
+	d.cfg.Logger.Info(m.String())
+	if !m.Sufficient {
+		return nil
+	}
+	return []attribute.KeyValue{attribute.Int64(schema.AttrContinuityErrorNs, m.ErrorNs)}
 }
 
 // abort tells the source why (best effort) and destroys the half-built VM.

@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -212,15 +212,10 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *PhaseReco
 			return nil, err
 		}
 		dirty := cur.count()
-		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(
-			attribute.Int64(schema.AttrRAMRound, int64(round)),
-			attribute.Int64(schema.AttrRAMPages, int64(st.pages)),
-			attribute.Int64(schema.AttrRAMZeroPages, int64(st.zeroPages)),
-			attribute.Int64(schema.AttrRAMBytes, int64(st.bytes)),
-			attribute.Int64(schema.AttrRAMWireBytes, int64(st.wireBytes)),
-			attribute.Int64(schema.AttrRAMDirtyPages, int64(dirty)),
-			attribute.Int64(schema.AttrRAMRoundNs, st.elapsed.Nanoseconds()),
-		))
+		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(tracing.PrecopyRound{
+			Round: round, Pages: int64(st.pages), ZeroPages: int64(st.zeroPages), Bytes: int64(st.bytes),
+			WireBytes: int64(st.wireBytes), DirtyPages: int64(dirty), Duration: st.elapsed,
+		}.Attributes()...))
 		r.s.cfg.Logger.Debug("pre-copy round", "round", round, "pages", st.pages, "dirty", dirty,
 			"rate", r.rate, "elapsed", st.elapsed)
 		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {

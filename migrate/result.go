@@ -60,15 +60,20 @@ type Result struct {
 	Downtime time.Duration `json:"downtime_ns,omitempty"`
 
 	// Destination only.
-	SourcePhases  []PhaseRecord        `json:"source_phases,omitempty"`
-	Stages        []StageRecord        `json:"stages,omitempty"`
-	Adjustments   timedata.Adjustments `json:"adjustments"`
-	Clock         wire.ClockEstimate   `json:"clock"`
-	SkewCorrected bool                 `json:"skew_corrected,omitempty"`
-	Blackout      time.Duration        `json:"blackout_ns,omitempty"`
-	BlackoutError time.Duration        `json:"blackout_error_ns,omitempty"`
-	Continuity    vmm.Continuity       `json:"continuity"`
-	Verified      bool                 `json:"verified"`
+	SourcePhases []PhaseRecord        `json:"source_phases,omitempty"`
+	Stages       []StageRecord        `json:"stages,omitempty"`
+	Adjustments  timedata.Adjustments `json:"adjustments"`
+	// Clock is the wall-clock offset estimate; its OffsetNs is the
+	// source's clock minus this destination's (see wire.ClockEstimate).
+	Clock         wire.ClockEstimate `json:"clock"`
+	SkewCorrected bool               `json:"skew_corrected,omitempty"`
+	Blackout      time.Duration      `json:"blackout_ns,omitempty"`
+	BlackoutError time.Duration      `json:"blackout_error_ns,omitempty"`
+	Continuity    vmm.Continuity     `json:"continuity"`
+	// TSCContinuity is the backend's timing of the resumed guest's TSC
+	// against the wall clock, where it can (kvm); nil otherwise.
+	TSCContinuity *vmm.TSCContinuity `json:"tsc_continuity,omitempty"`
+	Verified      bool               `json:"verified"`
 }
 
 // Phase returns the record of phase p, if this side ran it.

@@ -12,6 +12,7 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -42,20 +43,14 @@ func (s *side) run(p schema.Phase, fn func(ctx context.Context, rec *PhaseRecord
 	begin := s.now()
 	probes.PhaseBegin(s.role, p, begin)
 	ctx, span := s.cfg.Tracer.Start(s.ctx, schema.PhaseSpanName(p), trace.WithAttributes(
-		attribute.String(schema.AttrPhase, p.String()),
-		attribute.String(schema.AttrRole, s.role.String()),
-		attribute.String(schema.AttrMigrationID, s.result.ID.String()),
-	))
+		tracing.PhaseSpanAttributes(s.result.ID.String(), s.role, p, begin)...))
 	rec := PhaseRecord{Phase: p, BeginNs: begin}
 	err := fn(ctx, &rec)
 	rec.EndNs = s.now()
 	rec.Failed = err != nil
 	probes.PhaseEnd(s.role, p, rec.EndNs, err != nil)
 
-	attrs := []attribute.KeyValue{
-		attribute.Int64(schema.AttrPhaseBeginNs, rec.BeginNs),
-		attribute.Int64(schema.AttrPhaseEndNs, rec.EndNs),
-	}
+	attrs := []attribute.KeyValue{tracing.PhaseEnd(rec.EndNs)}
 	if isRAMPhase(p) {
 		attrs = append(attrs,
 			attribute.Int64(schema.AttrRAMBytes, int64(rec.Bytes)),

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -93,10 +93,9 @@ func (s *source) sync(ctx context.Context, _ *PhaseRecord) error {
 	if err != nil {
 		return fmt.Errorf("encoding the instance spec: %w", err)
 	}
-	carrier := propagation.MapCarrier{}
-	propagation.TraceContext{}.Inject(s.ctx, carrier)
+	traceparent, tracestate := tracing.Inject(s.ctx)
 	if err := s.conn.Send(ctx, &wire.Sync{
-		MigrationID: s.result.ID, TraceParent: carrier["traceparent"], TraceState: carrier["tracestate"],
+		MigrationID: s.result.ID, TraceParent: traceparent, TraceState: tracestate,
 		SourceName: s.cfg.Name, Spec: spec,
 	}); err != nil {
 		return err

@@ -19,5 +19,3 @@ func wallNs(w timedata.Wallclock) int64 {
 	}
 	return int64(w.Sec)*timedata.NsPerSec + int64(w.Nsec)
 }
-
-func contextBackground() context.Context { return context.Background() }

@@ -46,7 +46,9 @@ func FromResult(res *migrate.Result) []Migration {
 		}
 	}
 	if res.Role == schema.RoleDestination {
-		m.ClockOffset = &ClockOffset{OffsetNs: res.Clock.OffsetNs, ErrorNs: res.Clock.ErrorBoundNs,
+		// The wire estimate is source minus destination; the model's is
+		// destination minus source, as in the trace.
+		m.ClockOffset = &ClockOffset{OffsetNs: -res.Clock.OffsetNs, ErrorNs: res.Clock.ErrorBoundNs,
 			RTTNs: res.Clock.RTTNs, Samples: int64(res.Clock.Samples), SkewCorrected: res.SkewCorrected}
 		if res.Err == nil {
 			m.Blackout = &Blackout{Ns: res.Blackout.Nanoseconds(), ErrorNs: res.BlackoutError.Nanoseconds()}

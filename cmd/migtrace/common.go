@@ -4,18 +4,22 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/kvm"
 	"github.com/migtrace/migtrace/migrate/vmm/sim"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing"
@@ -111,7 +115,7 @@ type vmFlags struct {
 func (f *vmFlags) register(fs *pflag.FlagSet) {
 	f.memory.bytes = sim.DefaultMemoryBytes
 	f.dirtyRate.bytesPerSec = uint64(sim.DefaultDirtyRate)
-	fs.StringVar(&f.backend, "backend", "sim", "VM backend: sim")
+	fs.StringVar(&f.backend, "backend", "sim", "VM backend: sim (simulated, runs anywhere) or kvm (a real guest; Linux, /dev/kvm)")
 	fs.Var(&f.memory, "memory", "guest memory `SIZE` (e.g. 256MiB)")
 	fs.Var(&f.dirtyRate, "dirty-rate", "guest workload's memory dirtying `RATE` per second (e.g. 64MiB)")
 	fs.IntVar(&f.vcpus, "vcpus", 1, "guest vCPUs")
@@ -126,14 +130,24 @@ func (f *vmFlags) build() (vmm.Backend, vmm.Spec, error) {
 			return nil, vmm.Spec{}, usageErrorf("--backend sim: %v", err)
 		}
 		return b, b.DefaultSpec(), nil
+	case kvm.BackendName:
+		if f.vcpus != 1 {
+			return nil, vmm.Spec{}, usageErrorf("--backend kvm runs 1 vCPU, not %d", f.vcpus)
+		}
+		b, err := kvm.New(kvm.WithMemory(f.memory.bytes), kvm.WithDirtyRate(int64(f.dirtyRate.bytesPerSec)))
+		if err != nil {
+			return nil, vmm.Spec{}, fmt.Errorf("--backend kvm: %w", err)
+		}
+		return b, b.DefaultSpec(), nil
 	}
-	return nil, vmm.Spec{}, usageErrorf("--backend %q: want sim", f.backend)
+	return nil, vmm.Spec{}, usageErrorf("--backend %q: want sim or kvm", f.backend)
 }
 
 // telemetryFlags set where spans and metrics go.
 type telemetryFlags struct {
 	traceFile string
 	logLevel  string
+	errw      *lockedWriter
 }
 
 func (f *telemetryFlags) register(fs *pflag.FlagSet) {
@@ -141,12 +155,42 @@ func (f *telemetryFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
+// logger logs to stderr through stderr(cmd), so that log lines and
+// progress lines written from other goroutines never interleave.
 func (f *telemetryFlags) logger(cmd *cobra.Command) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, usageErrorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level})), nil
+	return slog.New(slog.NewTextHandler(f.stderr(cmd), &slog.HandlerOptions{Level: level})), nil
+}
+
+func (f *telemetryFlags) stderr(cmd *cobra.Command) *lockedWriter {
+	if f.errw == nil {
+		f.errw = &lockedWriter{w: cmd.ErrOrStderr()}
+	}
+	return f.errw
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// isTerminal reports whether w writes to a terminal.
+func isTerminal(w io.Writer) bool {
+	if l, ok := w.(*lockedWriter); ok {
+		w = l.w
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (f *telemetryFlags) setup(ctx context.Context, service string, prometheus bool) (*tracing.Telemetry, error) {

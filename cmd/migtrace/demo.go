@@ -99,7 +99,7 @@ Jaeger.`,
 					}
 				}
 			}()
-			fmt.Fprintf(cmd.ErrOrStderr(), "source %s (booted, %s, dirtying %s/s), destination %s\n",
+			fmt.Fprintf(tel.stderr(cmd), "source %s (booted, %s, dirtying %s/s), destination %s\n",
 				addrs[0], render.HumanBytes(float64(spec.MemoryBytes)), render.HumanBytes(float64(vmf.dirtyRate.bytesPerSec)), addrs[1])
 			// Let the guest run and dirty memory before it moves.
 			select {
@@ -114,7 +114,7 @@ Jaeger.`,
 			if err := dst.do(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: addrs[0]}, &started); err != nil {
 				return fmt.Errorf("starting the migration: %w", err)
 			}
-			st, err := followMigration(ctx, dst, started.ID, cmd.ErrOrStderr())
+			st, err := followMigration(ctx, dst, started.ID, tel.stderr(cmd))
 			if err != nil {
 				return err
 			}
@@ -132,7 +132,10 @@ Jaeger.`,
 			if m := st.Migration; m.Result != "success" {
 				return fmt.Errorf("%s", m.Error)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
+			if d := st.Migration.Detail; d != nil && d.TSCContinuity != nil {
+				fmt.Fprintln(out, d.TSCContinuity.String())
+			}
+			fmt.Fprintf(tel.stderr(cmd), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
 			return nil
 		},
 	}

@@ -9,12 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/migtrace/migtrace/migrate/server"
 	"github.com/migtrace/migtrace/report"
@@ -157,10 +155,7 @@ func parseFormat(s string, allowed ...render.Format) (render.Format, error) {
 // followMigration polls the destination until migration id ends, showing
 // progress on w.
 func followMigration(ctx context.Context, dst *apiClient, id string, w io.Writer) (server.InstanceStatus, error) {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
+	tty := isTerminal(w)
 	var (
 		bar       *progressbar.ProgressBar
 		lastKey   string

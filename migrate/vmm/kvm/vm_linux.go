@@ -597,3 +597,11 @@ func AwaitContinuity(ctx context.Context, vm vmm.VM) (ContinuityMeasurement, err
 	}
 	return k.MeasureContinuity()
 }
+
+// MeasureTSCContinuity implements vmm.ContinuityMeter: it waits for the
+// migrated guest's exit samples and measures its TSC continuity.
+func (vm *VM) MeasureTSCContinuity(ctx context.Context) (vmm.TSCContinuity, error) {
+	return measureTSCContinuity(ctx, vm)
+}
+
+var _ vmm.ContinuityMeter = (*VM)(nil)
