@@ -7,10 +7,12 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
-# Debian packages the tests use; installed only when missing.
-TEST_PKGS := jq
+# Debian packages the tests use (command name:package), installed only
+# when missing: jq is the report benchmark's baseline, prometheus runs the
+# dashboards' queries, bpftrace the probe scripts.
+TEST_PKGS := jq:jq prometheus:prometheus promtool:prometheus bpftrace:bpftrace
 
-.PHONY: all build demo test test-deps test-go bench fuzz lint generate clean
+.PHONY: all build demo test test-deps test-go bench fuzz lint generate clean jaeger
 
 all: build
 
@@ -20,16 +22,23 @@ build:
 demo: build
 	$(BIN)/migtrace demo
 
-test: test-deps lint test-go
+test: test-deps lint jaeger test-go
 
 # Installs the tools the tests run against, only when they are missing, so
 # a fresh Debian machine needs nothing but `make test`.
 test-deps:
-	@missing=""; for p in $(TEST_PKGS); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for cp in $(TEST_PKGS); do cmd=$${cp%%:*}; pkg=$${cp##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || case " $$missing " in *" $$pkg "*) ;; *) missing="$$missing $$pkg";; esac; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+# Jaeger v2 for the tracing component test, built from its own module
+# (tracing/jaeger) into the git-ignored bin/, only when missing.
+jaeger:
+	tracing/jaeger/build.sh
 
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
