@@ -156,15 +156,23 @@ func Start(tb testing.TB, bin string, args ...string) *Process {
 // ("done", or "ns/call X" in loop mode) after it exits.
 func (p *Process) Go(tb testing.TB) string {
 	tb.Helper()
+	line := p.Step(tb)
+	if err := p.Cmd.Wait(); err != nil {
+		tb.Fatalf("target: %v", err)
+	}
+	return line
+}
+
+// Step gives one go-ahead and returns the result line that follows, for
+// targets that run several rounds (loop -rounds).
+func (p *Process) Step(tb testing.TB) string {
+	tb.Helper()
 	if _, err := io.WriteString(p.stdin, "go\n"); err != nil {
 		tb.Fatal(err)
 	}
 	line, err := p.stdout.ReadString('\n')
 	if err != nil {
 		tb.Fatalf("reading the target's result: %v", err)
-	}
-	if err := p.Cmd.Wait(); err != nil {
-		tb.Fatalf("target: %v", err)
 	}
 	return strings.TrimSpace(line)
 }

@@ -6,6 +6,9 @@
 //	probetarget bulk -n 1000 -threads 4   every probe n times, distinct args, locked OS threads
 //	probetarget seed -side both           the synthetic seed migration (source, then destination)
 //	probetarget loop -n 1000000 -fn push  a hot loop on one probe; prints "ns/call X"
+//
+// loop -rounds R runs R loops, each after its own go-ahead line, so a
+// benchmark can discard a warm-up round.
 package main
 
 import (
@@ -32,15 +35,20 @@ func main() {
 	threads := fs.Int("threads", 4, "goroutines, each locked to its own OS thread (bulk)")
 	side := fs.String("side", "both", "source, destination or both (seed)")
 	fn := fs.String("fn", "push", "push (the PUSHQ-first probe) or plain (an empty function) (loop)")
+	rounds := fs.Int("rounds", 1, "loops to run, each after a go-ahead line (loop)")
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
 	}
 
 	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		fmt.Fprintln(os.Stderr, "probetarget: waiting for the go-ahead:", err)
-		os.Exit(1)
+	stdin := bufio.NewReader(os.Stdin)
+	waitGo := func() {
+		if _, err := stdin.ReadString('\n'); err != nil {
+			fmt.Fprintln(os.Stderr, "probetarget: waiting for the go-ahead:", err)
+			os.Exit(1)
+		}
 	}
+	waitGo()
 	switch os.Args[1] {
 	case "bulk":
 		bulk(*n, *threads)
@@ -58,11 +66,16 @@ func main() {
 		if *fn == "plain" {
 			f = plainPhaseBegin
 		}
-		start := time.Now()
-		for i := 0; i < *n; i++ {
-			f(schema.RoleSource, schema.PhaseSync, int64(i))
+		for r := 0; r < *rounds; r++ {
+			if r > 0 {
+				waitGo()
+			}
+			start := time.Now()
+			for i := 0; i < *n; i++ {
+				f(schema.RoleSource, schema.PhaseSync, int64(i))
+			}
+			fmt.Printf("ns/call %.1f\n", float64(time.Since(start).Nanoseconds())/float64(*n))
 		}
-		fmt.Printf("ns/call %.1f\n", float64(time.Since(start).Nanoseconds())/float64(*n))
 	default:
 		fmt.Fprintf(os.Stderr, "probetarget: unknown mode %q\n", os.Args[1])
 		os.Exit(2)
