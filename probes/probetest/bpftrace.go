@@ -15,6 +15,8 @@ type BpftraceRun struct {
 	cmd    *exec.Cmd
 	stdout *bufio.Reader
 	stderr bytes.Buffer
+	out    bytes.Buffer // what the script printed after its banner
+	copied chan error   // the copy into out has ended
 }
 
 // StartBpftrace runs `bpftrace -p pid script binary` and returns once the
@@ -78,6 +80,13 @@ func startBpftrace(tb testing.TB, pid int, args ...string) *BpftraceRun {
 	case <-time.After(60 * time.Second):
 		tb.Fatalf("bpftrace %s: not attached after 60s; stderr:\n%s", script, r.stderr.String())
 	}
+	// Drain stdout as it comes, so a chatty script never blocks on a full
+	// pipe (which would make it drop events).
+	r.copied = make(chan error, 1)
+	go func() {
+		_, err := r.out.ReadFrom(r.stdout)
+		r.copied <- err
+	}()
 	return r
 }
 
@@ -86,12 +95,11 @@ func startBpftrace(tb testing.TB, pid int, args ...string) *BpftraceRun {
 // blank lines bpftrace adds at exit (one per map).
 func (r *BpftraceRun) Wait(tb testing.TB) string {
 	tb.Helper()
-	var out bytes.Buffer
-	if _, err := out.ReadFrom(r.stdout); err != nil {
+	if err := <-r.copied; err != nil {
 		tb.Fatal(err)
 	}
 	if err := r.cmd.Wait(); err != nil {
 		tb.Fatalf("bpftrace: %v; stderr:\n%s", err, r.stderr.String())
 	}
-	return strings.TrimRight(out.String(), "\n") + "\n"
+	return strings.TrimRight(r.out.String(), "\n") + "\n"
 }
