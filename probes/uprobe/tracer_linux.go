@@ -33,8 +33,8 @@ type Tracer struct {
 }
 
 // Attach places an entry uprobe on every target's function in the process
-// opts.PID. Every missing symbol is reported at once (errors.Join of
-// *SymbolError). The caller must Close the Tracer.
+// opts.PID. Every missing symbol is reported at once, in one *SymbolError.
+// The caller must Close the Tracer.
 func Attach(targets []Target, opts *Options) (_ *Tracer, err error) {
 	o := opts.withDefaults()
 	if runtime.GOARCH != "amd64" {
