@@ -3,13 +3,14 @@ package events
 import (
 	"encoding/binary"
 	"hash/fnv"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -67,10 +68,8 @@ func (m *Migration) Traces(wallOffset time.Duration) ptrace.Traces {
 		sp.SetStartTimestamp(wall(p.BeginNs))
 		sp.SetEndTimestamp(wall(p.EndNs))
 		a := sp.Attributes()
-		m.putIdentity(a)
-		a.PutStr(schema.AttrPhase, p.phase.String())
-		a.PutInt(schema.AttrPhaseBeginNs, p.BeginNs)
-		a.PutInt(schema.AttrPhaseEndNs, p.EndNs)
+		putAttributes(a, tracing.PhaseSpanAttributes(m.ID.String(), m.role, p.phase, p.BeginNs))
+		putAttributes(a, []attribute.KeyValue{tracing.PhaseEnd(p.EndNs)})
 		if p.RAM.Pages != 0 || p.RAM.Bytes != 0 {
 			a.PutInt(schema.AttrRAMBytes, int64(p.RAM.Bytes))
 			a.PutInt(schema.AttrRAMPages, int64(p.RAM.Pages))
@@ -90,23 +89,47 @@ func (m *Migration) Traces(wallOffset time.Duration) ptrace.Traces {
 		ev := stageParent.Events().AppendEmpty()
 		ev.SetName(schema.EventTimeDataStage)
 		ev.SetTimestamp(wall(int64(s.Timestamp)))
-		a := ev.Attributes()
-		a.PutStr(schema.AttrTimeStage, s.stage.String())
-		a.PutStr(schema.AttrGuestFreq, strconv.FormatUint(s.GuestFreq, 10))
-		a.PutStr(schema.AttrGuestTSC, strconv.FormatUint(s.GuestTSC, 10))
-		a.PutInt(schema.AttrBootHrtime, s.BootHrtime)
-		a.PutInt(schema.AttrStageDurationNs, s.DurationNs)
+		// Deltas are relative to the previous stage, zero for the first, as
+		// migrate records them. The probe carries no hrtime or wall clock,
+		// so unlike migrate's events these have neither.
+		var tscDelta uint64
+		var bootDelta int64
 		if i > 0 {
-			// Deltas are relative to the previous stage; the first has none.
 			prev := &m.Stages[i-1]
-			a.PutStr(schema.AttrGuestTSCDelta, strconv.FormatUint(s.GuestTSC-prev.GuestTSC, 10))
-			a.PutInt(schema.AttrBootHrtimeDelta, s.BootHrtime-prev.BootHrtime)
+			tscDelta, bootDelta = s.GuestTSC-prev.GuestTSC, s.BootHrtime-prev.BootHrtime
 		}
-		a.PutInt(schema.AttrGuestUptimeNs, s.UptimeNs)
-		a.PutInt(schema.AttrMigrateDeltaNs, s.MigrateDeltaNs)
-		a.PutBool(schema.AttrMigrateDeltaNegative, s.Negative)
+		putAttributes(ev.Attributes(), []attribute.KeyValue{
+			attribute.String(schema.AttrTimeStage, s.stage.String()),
+			tracing.Uint64(schema.AttrGuestFreq, s.GuestFreq),
+			tracing.GuestTSC(schema.AttrGuestTSC, s.GuestTSC),
+			attribute.Int64(schema.AttrBootHrtime, s.BootHrtime),
+			attribute.Int64(schema.AttrStageDurationNs, s.DurationNs),
+			tracing.GuestTSC(schema.AttrGuestTSCDelta, tscDelta),
+			attribute.Int64(schema.AttrBootHrtimeDelta, bootDelta),
+			attribute.Int64(schema.AttrGuestUptimeNs, s.UptimeNs),
+			attribute.Int64(schema.AttrMigrateDeltaNs, s.MigrateDeltaNs),
+			attribute.Bool(schema.AttrMigrateDeltaNegative, s.Negative),
+		})
 	}
 	return td
+}
+
+// putAttributes copies OTel attributes into a pdata map, so the encodings
+// defined once in package tracing serve here too.
+func putAttributes(dst pcommon.Map, kvs []attribute.KeyValue) {
+	for _, kv := range kvs {
+		k := string(kv.Key)
+		switch kv.Value.Type() {
+		case attribute.BOOL:
+			dst.PutBool(k, kv.Value.AsBool())
+		case attribute.INT64:
+			dst.PutInt(k, kv.Value.AsInt64())
+		case attribute.FLOAT64:
+			dst.PutDouble(k, kv.Value.AsFloat64())
+		default:
+			dst.PutStr(k, kv.Value.Emit())
+		}
+	}
 }
 
 func (m *Migration) putIdentity(a pcommon.Map) {
