@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"runtime"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
@@ -56,13 +55,14 @@ func (h pageHashes) sum() [32]byte {
 	return sha256.Sum256(buf)
 }
 
-// scanHashes hashes every page of a paused VM, splitting the work across
-// the CPUs so that the scan overlaps little with the blackout.
-func scanHashes(vm vmm.VM) (pageHashes, error) {
+// scanHashes hashes every page of a paused VM. The work is split across
+// workers; VMs that show their pages in place (vmm.PageVisitor) are hashed
+// without a copy, which is most of the cost.
+func scanHashes(vm vmm.VM, workers int) (pageHashes, error) {
 	pages := vm.Spec().Pages()
 	h := make(pageHashes, pages)
-	const chunk = 1024 // pages per ReadPages call: 4 MiB
-	workers := min(runtime.GOMAXPROCS(0), 4)
+	const chunk = 1024 // pages per call: 4 MiB
+	visitor, direct := vm.(vmm.PageVisitor)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -73,7 +73,10 @@ func scanHashes(vm vmm.VM) (pageHashes, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, chunk*vmm.PageSize)
+			var buf []byte
+			if !direct {
+				buf = make([]byte, chunk*vmm.PageSize)
+			}
 			for {
 				mu.Lock()
 				start := next
@@ -84,7 +87,13 @@ func scanHashes(vm vmm.VM) (pageHashes, error) {
 					return
 				}
 				n := min(chunk, pages-start)
-				if err := vm.ReadPages(start, buf[:n*vmm.PageSize]); err != nil {
+				var err error
+				if direct {
+					err = visitor.VisitPages(start, n, func(p uint64, data []byte) { h[p] = xxhash.Sum64(data) })
+				} else if err = vm.ReadPages(start, buf[:n*vmm.PageSize]); err == nil {
+					h.update(start, buf[:n*vmm.PageSize])
+				}
+				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -92,7 +101,6 @@ func scanHashes(vm vmm.VM) (pageHashes, error) {
 					mu.Unlock()
 					return
 				}
-				h.update(start, buf[:n*vmm.PageSize])
 			}
 		}()
 	}

@@ -320,6 +320,8 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 			r.received.setRange(run.First, n)
 			st.pages += n
 			st.zeroPages += n
+			// Zero pages count as moved, with no payload, as on the source.
+			probes.RAMRegion(schema.RoleDestination, n, 0, paused)
 		}
 		return true, nil
 	}

@@ -212,6 +212,13 @@ type VM interface {
 	GuestContinuity() (Continuity, error)
 }
 
+// PageVisitor is implemented by VMs that can show their pages in place,
+// sparing the copy ReadPages makes: fn sees page page's bytes, which are
+// valid only during the call and must not be modified.
+type PageVisitor interface {
+	VisitPages(first, count uint64, fn func(page uint64, data []byte)) error
+}
+
 // Backend creates VMs of one kind.
 type Backend interface {
 	// Name is the backend's name, as in Spec.Backend.

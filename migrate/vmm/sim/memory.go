@@ -109,6 +109,29 @@ func (vm *VM) ReadPages(first uint64, dst []byte) error {
 	return nil
 }
 
+// VisitPages implements vmm.PageVisitor: fn sees each page in place, under
+// its stripe lock, so hashing a paused guest's memory needs no copy.
+func (vm *VM) VisitPages(first, count uint64, fn func(page uint64, data []byte)) error {
+	const op = "visiting guest pages"
+	m, err := vm.memoryFor(op)
+	if err != nil {
+		return err
+	}
+	defer vm.memMu.RUnlock()
+	if err := m.checkRange(first, count); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	for i := range count {
+		p := first + i
+		m.stripes[p%stripeCount].Lock()
+		fn(p, m.page(p))
+		m.stripes[p%stripeCount].Unlock()
+	}
+	return nil
+}
+
+var _ vmm.PageVisitor = (*VM)(nil)
+
 // WritePages copies src into guest memory starting at page first, without
 // marking the pages dirty.
 func (vm *VM) WritePages(first uint64, src []byte) error {
