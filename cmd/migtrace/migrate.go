@@ -123,7 +123,17 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 			m := st.Migration
 			if m.Detail != nil {
 				m.Detail.Role = schema.RoleDestination
-				if err := printMigrationTables(cmd.OutOrStdout(), report.FromResult(m.Detail), format); err != nil {
+				ms := report.FromResult(m.Detail)
+				// The destination only has the source's timings up to the
+				// Finish message; the source's own record is complete.
+				src := &apiClient{hc: hc, scheme: scheme, addr: from}
+				var srcSt server.InstanceStatus
+				if err := src.do(ctx, http.MethodGet, "/v1/instance", nil, &srcSt); err == nil &&
+					srcSt.Migration != nil && srcSt.Migration.ID == started.ID && srcSt.Migration.Detail != nil {
+					srcSt.Migration.Detail.Role = schema.RoleSource
+					ms = append(report.FromResult(srcSt.Migration.Detail), withoutRole(ms, schema.RoleSource)...)
+				}
+				if err := printMigrationTables(cmd.OutOrStdout(), ms, format); err != nil {
 					return err
 				}
 			}
@@ -141,6 +151,16 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 	tlsf.register(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"dtrace", "table", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+func withoutRole(ms []report.Migration, r schema.Role) []report.Migration {
+	var out []report.Migration
+	for _, m := range ms {
+		if m.Role != r {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func parseFormat(s string, allowed ...render.Format) (render.Format, error) {
