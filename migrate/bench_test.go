@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"sort"
@@ -119,8 +120,18 @@ func BenchmarkRAMPush(b *testing.B) {
 // BenchmarkMigration256MiB migrates a 256 MiB guest dirtying 64 MiB/s,
 // end to end over loopback, and reports the medians of the source's
 // downtime (pause to handoff), the blackout across both sides and the
-// TimeData phase as the source timed it (send to acknowledgement).
+// TimeData phase as the source timed it (send to acknowledgement): with
+// the memory checksum at pause (the default) and without it.
 func BenchmarkMigration256MiB(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		skip bool
+	}{{"checksum", false}, {"no-checksum", true}} {
+		b.Run(tc.name, func(b *testing.B) { benchMigration(b, Config{SkipMemoryChecksum: tc.skip}) })
+	}
+}
+
+func benchMigration(b *testing.B, cfg Config) {
 	var downtimes, blackouts, timeData, totals []float64
 	for i := 0; i < b.N; i++ {
 		backend, err := sim.New(sim.WithMemory(256<<20), sim.WithDirtyRate(64<<20))
@@ -139,14 +150,14 @@ func BenchmarkMigration256MiB(b *testing.B) {
 		id := NewID()
 		srcDone := make(chan *Result, 1)
 		go func() {
-			res, err := RunSource(context.Background(), sc, vm, id, Config{})
+			res, err := RunSource(context.Background(), sc, vm, id, cfg)
 			if err != nil {
 				b.Error(err)
 			}
 			srcDone <- res
 		}()
 		start := time.Now()
-		dvm, dres, err := RunDestination(context.Background(), func(context.Context) (net.Conn, error) { return dc, nil }, backend, id, Config{})
+		dvm, dres, err := RunDestination(context.Background(), func(context.Context) (net.Conn, error) { return dc, nil }, backend, id, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -172,4 +183,133 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// BenchmarkScanHashes hashes a paused 256 MiB guest the way the source does
+// at pause, against a plain xxhash64 of a buffer of the same size in the
+// same run.
+func BenchmarkScanHashes(b *testing.B) {
+	const memBytes = 256 << 20
+	backend, err := sim.New(sim.WithMemory(memBytes), sim.WithDirtyRate(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm, err := backend.NewVM(backend.DefaultSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, memBytes)
+	if _, err := rand.Read(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := vm.WritePages(0, data); err != nil {
+		b.Fatal(err)
+	}
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(memBytes)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := scanHashes(vm, workers); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("baseline-xxhash", func(b *testing.B) {
+		b.SetBytes(memBytes)
+		for b.Loop() {
+			var h pageHashes = make(pageHashes, memBytes/vmm.PageSize)
+			h.update(0, data)
+		}
+	})
+}
+
+// BenchmarkTimeDataPhase runs the TimeData exchange alone between two sim
+// VMs over loopback: the source reads and sends its time data, the
+// destination adjusts it, writes it to its VMM, records the three stages
+// and acknowledges. The baseline is a bare Okay round trip on the same
+// connection in the same run: the phase's cost beyond the network.
+func BenchmarkTimeDataPhase(b *testing.B) {
+	backend, err := sim.New(sim.WithMemory(4<<20), sim.WithDirtyRate(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcVM, _ := backend.NewVM(backend.DefaultSpec())
+	dstVM, _ := backend.NewVM(backend.DefaultSpec())
+	if err := srcVM.Boot(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := srcVM.Pause(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	sc, dc := tcpPair(b)
+	defer sc.Close()
+	defer dc.Close()
+	cfg := Config{}.withDefaults()
+	src := &source{side: &side{cfg: cfg, role: schema.RoleSource, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(sc), ctx: context.Background()}, vm: srcVM}
+	dst := &destination{side: &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(dc), ctx: context.Background()}, vm: dstVM}
+	ctx := context.Background()
+	rec := &PhaseRecord{}
+
+	b.Run("okay-roundtrip", func(b *testing.B) {
+		errc := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := wire.Expect[*wire.Okay](ctx, dst.conn); err != nil {
+					errc <- err
+					return
+				}
+				if err := dst.conn.Send(ctx, &wire.Okay{}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		for b.Loop() {
+			if err := src.conn.Send(ctx, &wire.Okay{}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := wire.Expect[*wire.Okay](ctx, src.conn); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// Stop the echo: a TimeData it does not expect ends its loop.
+		if err := src.conn.Send(ctx, &wire.Handoff{}); err != nil {
+			b.Fatal(err)
+		}
+		<-errc
+	})
+	b.Run("timedata", func(b *testing.B) {
+		b.ReportAllocs()
+		errc := make(chan error, 1)
+		stop := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				if err := dst.timeData(ctx, rec); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+		for b.Loop() {
+			if err := src.timeData(ctx, rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+		close(stop)
+		// Let the destination loop see stop: one more exchange.
+		if err := src.timeData(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	})
 }

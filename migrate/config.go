@@ -61,9 +61,14 @@ type Config struct {
 	ClockSkewCorrection bool
 	// Progress, if set, is called as the migration advances.
 	Progress func(Progress)
-	// Verify checks guest memory, device state and the guest TSC ring at the
-	// handoff (destination); on by default, see SkipVerify.
+	// SkipVerify makes the destination record its handoff checks (memory
+	// checksum, device state, guest TSC ring) without failing on them.
 	SkipVerify bool
+	// SkipMemoryChecksum spares the source its scan of guest memory at
+	// pause (source). The scan overlaps the post-pause push but reads all
+	// of RAM, so on a large guest it is most of the downtime; without it
+	// the destination cannot check memory at the handoff.
+	SkipMemoryChecksum bool
 }
 
 func (c Config) withDefaults() Config {

@@ -253,8 +253,10 @@ func (d *destination) timeData(ctx context.Context, _ *PhaseRecord) error {
 	for _, st := range stages {
 		probes.TimeStage(st.Stage, st.Data.GuestFreq, st.Data.GuestTSC, st.Data.BootHrtime, st.DurationNs,
 			adj.GuestUptime, adj.MigrateDelta, adj.MigrateDeltaNegative)
-		span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(tracing.StageEventAttributes(
-			st.Stage, st.Data, st.DurationNs, st.TSCDelta, st.BootHrtimeDelta, adj, st.VMMLatencyNs)...))
+		if span.IsRecording() { // the attributes cost more than the rest of the phase
+			span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(tracing.StageEventAttributes(
+				st.Stage, st.Data, st.DurationNs, st.TSCDelta, st.BootHrtimeDelta, adj, st.VMMLatencyNs)...))
+		}
 		if m := d.cfg.Metrics; m != nil && st.Stage != schema.StageMigration {
 			m.TSCAdjustment(ctx, st.Stage, st.TSCDelta)
 		}
@@ -390,7 +392,10 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute
 		return nil, fmt.Errorf("reading the guest TSC ring: %w", err)
 	}
 	d.result.Continuity = cont
-	memOK := d.ram.hashes.sum() == fin.MemoryChecksum
+	// An all-zero checksum (SHA-256 never gives one) means the source
+	// skipped it; the check is then left out, not passed.
+	memChecked := fin.MemoryChecksum != [32]byte{}
+	memOK := !memChecked || d.ram.hashes.sum() == fin.MemoryChecksum
 	devs, err := d.vm.ExportDevices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("re-exporting imported device state: %w", err)
@@ -399,8 +404,12 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute
 	checks := []attribute.KeyValue{
 		attribute.Bool(schema.AttrTSCMonotonic, cont.Monotonic),
 		attribute.Int64(schema.AttrTSCSamples, int64(cont.Samples)),
-		attribute.Bool(schema.AttrMemoryChecksumOK, memOK),
 		attribute.Bool(schema.AttrDeviceStateMatches, devOK),
+	}
+	if memChecked {
+		checks = append(checks, attribute.Bool(schema.AttrMemoryChecksumOK, memOK))
+	} else {
+		d.cfg.Logger.Warn("the source sent no memory checksum; guest memory is not checked at the handoff")
 	}
 	if h, ok := d.vm.(interface{ TSCOffsetHonoured() bool }); ok {
 		checks = append(checks, attribute.Bool(schema.AttrTSCOffsetHonoured, h.TSCOffsetHonoured()))

@@ -213,7 +213,11 @@ func (c checker) continuity(k *Continuity) {
 	if !k.TSCMonotonic {
 		c.violation(RuleTSCMonotonic, fmt.Sprintf("the guest TSC went backwards across the handoff (%d samples)", k.TSCSamples), "monotonic", "not monotonic")
 	}
-	if !k.MemoryChecksumOK {
+	switch {
+	case k.MemoryUnchecked:
+		c.add(Finding{Rule: RuleMemoryChecksum, Severity: SeverityNote,
+			Message: "guest memory was not checksummed (the source skipped it)"})
+	case !k.MemoryChecksumOK:
 		c.violation(RuleMemoryChecksum, "guest memory checksum differs after the migration", "match", "mismatch")
 	}
 	if !k.DeviceStateMatches {

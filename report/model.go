@@ -134,10 +134,13 @@ type Blackout struct {
 // Continuity is the destination's check of the guest at handoff
 // (schema.EventContinuity). The pointer fields are nil when not recorded.
 type Continuity struct {
-	TSCMonotonic       bool   `json:"tsc_monotonic"`
-	TSCSamples         int64  `json:"tsc_samples"`
-	ErrorNs            *int64 `json:"error_ns,omitempty"`
-	TSCOffsetHonoured  *bool  `json:"tsc_offset_honoured,omitempty"`
-	MemoryChecksumOK   bool   `json:"memory_checksum_ok"`
-	DeviceStateMatches bool   `json:"device_state_ok"`
+	TSCMonotonic      bool   `json:"tsc_monotonic"`
+	TSCSamples        int64  `json:"tsc_samples"`
+	ErrorNs           *int64 `json:"error_ns,omitempty"`
+	TSCOffsetHonoured *bool  `json:"tsc_offset_honoured,omitempty"`
+	MemoryChecksumOK  bool   `json:"memory_checksum_ok"`
+	// MemoryUnchecked is set when the source skipped the memory checksum
+	// (--skip-memory-checksum): MemoryChecksumOK then means nothing.
+	MemoryUnchecked    bool `json:"memory_unchecked,omitempty"`
+	DeviceStateMatches bool `json:"device_state_ok"`
 }

@@ -84,6 +84,7 @@ type tuningFlags struct {
 	maxRounds      int
 	skewCorrection bool
 	ioTimeout      time.Duration
+	skipChecksum   bool
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
@@ -92,6 +93,7 @@ func (f *tuningFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.maxRounds, "max-rounds", migrate.DefaultMaxRounds, "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
 	fs.DurationVar(&f.ioTimeout, "io-timeout", migrate.DefaultIOTimeout, "deadline for every read and write on the migration stream")
+	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
 }
 
 func (f *tuningFlags) config() migrate.Config {
@@ -101,6 +103,7 @@ func (f *tuningFlags) config() migrate.Config {
 		MaxRounds:           f.maxRounds,
 		ClockSkewCorrection: f.skewCorrection,
 		IOTimeout:           f.ioTimeout,
+		SkipMemoryChecksum:  f.skipChecksum,
 	}
 }
 

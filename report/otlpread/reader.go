@@ -426,6 +426,7 @@ func addEvents(s *side, sp ptrace.Span, p schema.Phase) error {
 				TSCMonotonic:       a.bool(schema.AttrTSCMonotonic),
 				TSCSamples:         a.int(schema.AttrTSCSamples),
 				MemoryChecksumOK:   a.bool(schema.AttrMemoryChecksumOK),
+				MemoryUnchecked:    !a.has(schema.AttrMemoryChecksumOK),
 				DeviceStateMatches: a.bool(schema.AttrDeviceStateMatches),
 			}
 			if a.has(schema.AttrContinuityErrorNs) {

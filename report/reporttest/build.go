@@ -166,7 +166,9 @@ func appendEvents(sp ptrace.Span, m report.Migration, p schema.Phase) {
 			if c.TSCOffsetHonoured != nil {
 				a.PutBool(schema.AttrTSCOffsetHonoured, *c.TSCOffsetHonoured)
 			}
-			a.PutBool(schema.AttrMemoryChecksumOK, c.MemoryChecksumOK)
+			if !c.MemoryUnchecked {
+				a.PutBool(schema.AttrMemoryChecksumOK, c.MemoryChecksumOK)
+			}
 			a.PutBool(schema.AttrDeviceStateMatches, c.DeviceStateMatches)
 		}
 	}
