@@ -58,25 +58,16 @@ type destination struct {
 }
 
 func (d *destination) run() error {
-	steps := []struct {
-		phase schema.Phase
-		fn    func(context.Context, *PhaseRecord) error
-	}{
-		{schema.PhaseSync, d.sync},
-		{schema.PhaseRamPushPrePause, d.ramPushPrePause},
-		{schema.PhaseRamPushPostPause, d.ramPushPostPause},
-		{schema.PhaseTimeData, d.timeData},
-		{schema.PhaseDeviceState, d.deviceState},
-		{schema.PhaseRamPull, d.ramPull},
-		{schema.PhaseServerState, d.serverState},
-		{schema.PhaseFinish, d.finishPhase},
-	}
-	for _, st := range steps {
-		if err := d.side.run(st.phase, st.fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return d.runPhases(map[schema.Phase]phaseFunc{
+		schema.PhaseSync:             d.sync,
+		schema.PhaseRamPushPrePause:  d.ramPushPrePause,
+		schema.PhaseRamPushPostPause: d.ramPushPostPause,
+		schema.PhaseTimeData:         d.timeData,
+		schema.PhaseDeviceState:      d.deviceState,
+		schema.PhaseRamPull:          d.ramPull,
+		schema.PhaseServerState:      d.serverState,
+		schema.PhaseFinish:           d.finishPhase,
+	})
 }
 
 func (d *destination) sync(ctx context.Context, _ *PhaseRecord) error {

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -34,10 +35,31 @@ func (s *side) now() int64 {
 	return h
 }
 
+// phaseFunc runs one phase, filling in the record's transfer counts.
+type phaseFunc func(ctx context.Context, rec *PhaseRecord) error
+
+// runPhases runs each phase this side runs, in protocol order (the order
+// of schema.Phases), stopping at the first failure.
+func (s *side) runPhases(steps map[schema.Phase]phaseFunc) error {
+	for _, p := range schema.Phases {
+		if !p.Runs(s.role) {
+			continue
+		}
+		fn, ok := steps[p]
+		if !ok {
+			return &Error{Role: s.role, Phase: p, Err: fmt.Errorf("the %s side has no step for phase %s", s.role, p)}
+		}
+		if err := s.run(p, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // run times one phase: a span, the probe pair, a duration metric and a
 // PhaseRecord. fn fills in the record's transfer counts. A failure is
 // wrapped in an *Error naming the phase.
-func (s *side) run(p schema.Phase, fn func(ctx context.Context, rec *PhaseRecord) error) error {
+func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	s.phase = p
 	s.progress(Progress{Phase: p})
 	begin := s.now()

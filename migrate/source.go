@@ -68,32 +68,23 @@ type hashResult struct {
 }
 
 func (s *source) run() error {
-	if _, err := wire.HandshakeServer(s.ctx, s.conn, wire.SupportedVersions); err != nil {
-		return &Error{Role: s.role, Phase: schema.PhaseSync, Err: fmt.Errorf("handshake: %w", err)}
-	}
-	steps := []struct {
-		phase schema.Phase
-		fn    func(context.Context, *PhaseRecord) error
-	}{
-		{schema.PhaseSync, s.sync},
-		{schema.PhaseRamPushPrePause, s.ramPushPrePause},
-		{schema.PhasePause, s.pause},
-		{schema.PhaseRamPushPostPause, s.ramPushPostPause},
-		{schema.PhaseTimeData, s.timeData},
-		{schema.PhaseDeviceState, s.deviceState},
-		{schema.PhaseRamPull, s.ramPull},
-		{schema.PhaseServerState, s.serverState},
-		{schema.PhaseFinish, s.finishPhase},
-	}
-	for _, st := range steps {
-		if err := s.side.run(st.phase, st.fn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.runPhases(map[schema.Phase]phaseFunc{
+		schema.PhaseSync:             s.sync,
+		schema.PhaseRamPushPrePause:  s.ramPushPrePause,
+		schema.PhasePause:            s.pause,
+		schema.PhaseRamPushPostPause: s.ramPushPostPause,
+		schema.PhaseTimeData:         s.timeData,
+		schema.PhaseDeviceState:      s.deviceState,
+		schema.PhaseRamPull:          s.ramPull,
+		schema.PhaseServerState:      s.serverState,
+		schema.PhaseFinish:           s.finishPhase,
+	})
 }
 
 func (s *source) sync(ctx context.Context, _ *PhaseRecord) error {
+	if _, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions); err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
 	spec, err := json.Marshal(s.vm.Spec())
 	if err != nil {
 		return fmt.Errorf("encoding the instance spec: %w", err)
