@@ -19,13 +19,15 @@ type BpftraceRun struct {
 	copied chan error   // the copy into out has ended
 }
 
-// StartBpftrace runs `bpftrace -p pid script binary` and returns once the
+// StartBpftrace runs `bpftrace -p pid script binary pid` and returns once the
 // script's BEGIN banner (its first line starting with "tracing") is out,
 // which bpftrace prints only after every probe is attached. It skips or
 // fails as Bpftrace does when bpftrace is missing.
 func StartBpftrace(tb testing.TB, script, binary string, pid int) *BpftraceRun {
 	tb.Helper()
-	return startBpftrace(tb, pid, script, binary)
+	// The scripts filter on the pid themselves: bpftrace 0.17's -p does
+	// not restrict uprobes to the process.
+	return startBpftrace(tb, pid, script, binary, strconv.Itoa(pid))
 }
 
 // StartBpftraceProgram is StartBpftrace for a program given as text (-e);
