@@ -41,12 +41,17 @@ const (
 	// faultCorruptPage flips the last byte of the next PageData frame:
 	// guest memory content, which only the handoff checksum can catch.
 	faultCorruptPage
+	// faultCorruptGuestTSC moves the guest TSC in the next TimeData frame
+	// forward by 2^32 to 2^40 ticks (it sets one clear bit): a plausible
+	// value no range check can refuse, which only an integrity check over
+	// the time data could catch.
+	faultCorruptGuestTSC
 )
 
 var faultNames = map[fault]string{
 	faultDrop: "drop", faultStall: "stall", faultCorruptType: "corrupt-type",
 	faultCorruptLength: "corrupt-length", faultCorruptPayload: "corrupt-payload",
-	faultCorruptPage: "corrupt-page",
+	faultCorruptPage: "corrupt-page", faultCorruptGuestTSC: "corrupt-guest-tsc",
 }
 
 func (f fault) String() string { return faultNames[f] }
@@ -154,6 +159,8 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 		case faultCorruptPage:
 			act = wire.Type(b[0]) == wire.TypePageData && len(b) >= wire.HeaderSize+12 &&
 				binary.LittleEndian.Uint64(b[wire.HeaderSize:])+uint64(binary.LittleEndian.Uint32(b[wire.HeaderSize+8:])) > f.pageFrom
+		case faultCorruptGuestTSC:
+			act = wire.Type(b[0]) == wire.TypeTimeData && len(b) >= wire.HeaderSize+16
 		}
 	}
 	if act {
@@ -176,6 +183,18 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 		return c.writeFlipped(b, wire.HeaderSize-1, 0x01)
 	case faultCorruptPayload, faultCorruptPage:
 		return c.writeFlipped(b, len(b)-1, 0x5a)
+	case faultCorruptGuestTSC:
+		// GuestTSC follows GuestFreq, little-endian.
+		at := wire.HeaderSize + 8
+		tsc := binary.LittleEndian.Uint64(b[at:])
+		for bit := 32; bit <= 40; bit++ {
+			if tsc&(1<<bit) == 0 {
+				bad := slices.Clone(b)
+				binary.LittleEndian.PutUint64(bad[at:], tsc|1<<bit)
+				return c.Conn.Write(bad)
+			}
+		}
+		return c.writeFlipped(b, at+5, 0x01)
 	}
 	return c.Conn.Write(b)
 }
@@ -194,6 +213,10 @@ func phaseIndex(p schema.Phase) int { return slices.Index(schema.Phases, p) }
 // silentCorruption lists the corruptions known to pass unnoticed, with the
 // reason; each one is reported as a bug, not hidden.
 var silentCorruption = map[string]string{
+	"source/TimeData/corrupt-guest-tsc": "the time data carries no integrity check: a guest TSC moved forward by " +
+		"2^32+ ticks is imported and the migration verifies, so the guest's clock jumps ahead silently " +
+		"(wire.Finish has MemoryChecksum and DeviceDigest but nothing over TimeData; destination.go verify " +
+		"checks only memory, devices and that the TSC ring is monotonic, which a forward jump keeps)",
 	"source/Finish/corrupt-payload": "Finish's phase timings carry no integrity check: a flipped byte in the " +
 		"last PhaseTiming.Pages is accepted into the destination's Result.SourcePhases and its source-phase " +
 		"span events (destination.go finishPhase records fin.Phases unchecked; frames have no checksum)",
@@ -214,10 +237,13 @@ func TestFaultMatrix(t *testing.T) {
 			if !phase.Runs(side) {
 				continue
 			}
-			for kind := faultDrop; kind <= faultCorruptPage; kind++ {
+			for kind := faultDrop; kind <= faultCorruptGuestTSC; kind++ {
 				if kind == faultCorruptPage && !(side == schema.RoleSource &&
 					(phase == schema.PhaseRamPushPrePause || phase == schema.PhaseRamPushPostPause)) {
 					continue // only the source sends pages; these two phases always do
+				}
+				if kind == faultCorruptGuestTSC && !(side == schema.RoleSource && phase == schema.PhaseTimeData) {
+					continue
 				}
 				name := fmt.Sprintf("%s/%s/%s", side, phase, kind)
 				t.Run(name, func(t *testing.T) {
