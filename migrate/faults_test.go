@@ -180,7 +180,7 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 	case faultCorruptType:
 		return c.writeFlipped(b, 0, 0x01)
 	case faultCorruptLength:
-		return c.writeFlipped(b, wire.HeaderSize-1, 0x01)
+		return c.writeFlipped(b, lengthLowByte, 0x01)
 	case faultCorruptPayload, faultCorruptPage:
 		return c.writeFlipped(b, len(b)-1, 0x5a)
 	case faultCorruptGuestTSC:
@@ -198,6 +198,10 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 	}
 	return c.Conn.Write(b)
 }
+
+// lengthLowByte is the last byte of the header's big-endian payload length,
+// after type u8, flags u8 and reserved u16.
+const lengthLowByte = 7
 
 // writeFlipped writes a copy of b with one byte changed: the caller's
 // buffer may be reused guest memory.
@@ -358,6 +362,7 @@ func testFault(t *testing.T, side schema.Role, phase schema.Phase, kind fault) {
 		}
 		t.Fatalf("migration survived a %s fault: destination err %v, source err %v", kind, dstErr, out.err)
 	}
+	t.Logf("source: %v\ndestination: %v", out.err, dstErr)
 	if vm != nil {
 		t.Errorf("destination returned a VM after failing")
 	}
