@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"slices"
@@ -11,25 +12,40 @@ import (
 	"github.com/migtrace/migtrace/migrate/wire"
 )
 
-// FuzzHandshake plays an arbitrary byte stream as the peer of both ends of
-// the version handshake. Each end either agrees on a version it offered
-// and the peer's frames allowed, or fails with a classified error; nothing
-// panics and nothing is agreed that the stream did not say.
+// FuzzHandshake plays a peer to both ends of the version handshake. The
+// peer either sends well-formed frames built from the input (framed, so
+// they pass the frame checks and reach the negotiation: the input's bytes
+// become the offered versions and the chosen one) or the input itself as a
+// raw byte stream. Each end either agrees on a version it offered and the
+// peer allowed, or fails with a classified error; nothing panics and
+// nothing is agreed that the peer did not say.
 func FuzzHandshake(f *testing.F) {
-	f.Add(frame(&wire.Hello{Versions: []uint32{1}}))
-	f.Add(frame(&wire.Hello{Versions: []uint32{7, 9}}))
-	f.Add(frame(&wire.Hello{}))
-	f.Add(frame(&wire.HelloReply{Version: 1}))
-	f.Add(frame(&wire.HelloReply{Version: 2}))
-	f.Add(frame(&wire.Error{Message: "no"}))
-	f.Add(frame(&wire.Okay{}))
-	f.Add(header(wire.TypeHello, 0, 1<<30))
-	f.Add([]byte{byte(wire.TypeHello), 0, 0, 0, 0, 0, 0, 4, 1, 0, 0})
-	f.Fuzz(func(t *testing.T, stream []byte) {
+	f.Add(true, []byte{0, 0, 0, 1})
+	f.Add(true, []byte{0, 0, 0, 7, 0, 0, 0, 9})
+	f.Add(true, []byte{})
+	f.Add(false, frame(&wire.Hello{Versions: []uint32{1}}))
+	f.Add(false, frame(&wire.HelloReply{Version: 1}))
+	f.Add(false, frame(&wire.Error{Message: "no"}))
+	f.Add(false, frame(&wire.Okay{}))
+	f.Add(false, header(wire.TypeHello, 0, 1<<30))
+	f.Fuzz(func(t *testing.T, framed bool, input []byte) {
 		ctx := context.Background()
+		serverIn, clientIn := input, input
+		if framed {
+			versions := make([]uint32, 0, wire.MaxVersions)
+			for i := 0; i+4 <= len(input) && len(versions) < wire.MaxVersions; i += 4 {
+				versions = append(versions, binary.BigEndian.Uint32(input[i:]))
+			}
+			serverIn = frame(&wire.Hello{Versions: versions})
+			var chosen uint32
+			if len(versions) > 0 {
+				chosen = versions[0]
+			}
+			clientIn = frame(&wire.HelloReply{Version: chosen})
+		}
 
 		var sent bytes.Buffer
-		srv := wire.NewConn(&fakeConn{r: bytes.NewReader(stream), w: &sent}, wire.WithMaxPayload(64<<10))
+		srv := wire.NewConn(&fakeConn{r: bytes.NewReader(serverIn), w: &sent}, wire.WithMaxPayload(64<<10))
 		v, err := wire.HandshakeServer(ctx, srv, wire.SupportedVersions)
 		if err != nil {
 			checkHandshakeError(t, "server", err)
@@ -44,7 +60,7 @@ func FuzzHandshake(f *testing.F) {
 			}
 		}
 
-		cli := wire.NewConn(readerConn(stream), wire.WithMaxPayload(64<<10))
+		cli := wire.NewConn(readerConn(clientIn), wire.WithMaxPayload(64<<10))
 		v, err = wire.HandshakeClient(ctx, cli, wire.SupportedVersions)
 		if err != nil {
 			checkHandshakeError(t, "client", err)
@@ -56,12 +72,15 @@ func FuzzHandshake(f *testing.F) {
 
 func checkHandshakeError(t *testing.T, side string, err error) {
 	t.Helper()
-	var remote *wire.RemoteError
+	var (
+		remote   *wire.RemoteError
+		frameErr *wire.FrameError // any frame-level refusal, which says where
+	)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrUnknownType),
 		errors.Is(err, wire.ErrFrameTooLarge), errors.Is(err, wire.ErrUnexpectedMessage),
-		errors.Is(err, wire.ErrNoCommonVersion), errors.As(err, &remote):
+		errors.Is(err, wire.ErrNoCommonVersion), errors.As(err, &remote), errors.As(err, &frameErr):
 	default:
 		t.Fatalf("%s handshake: unclassified error: %v", side, err)
 	}
