@@ -274,6 +274,12 @@ func (c *Conn) recv(ctx context.Context) (_ Message, _ error, fatal bool) {
 		}
 		return nil, c.ioError(ctx, err, "receiving %s payload (%d of %d bytes read)", t, n, length), true
 	}
+	if want, got := binary.BigEndian.Uint32(c.hdr[8:12]), frameChecksum(t, c.hdr[:8], payload); got != want {
+		// The frame arrived whole but not as it was sent; nothing after it
+		// can be trusted either.
+		return nil, &FrameError{Type: t, Field: "checksum", Offset: -1, StreamOffset: start,
+			Detail: fmt.Sprintf("CRC-32C %#08x, header says %#08x", got, want), Err: ErrChecksum}, true
+	}
 	var m Message
 	switch t {
 	case TypePageData:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"runtime"
 	"testing"
@@ -16,10 +17,23 @@ import (
 )
 
 // header builds a raw frame header.
+// header is a frame header claiming length payload bytes, with the
+// checksum of an empty payload: for streams refused before the payload.
 func header(t wire.Type, flags byte, length uint32) []byte {
-	h := []byte{byte(t), flags, 0, 0, 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(h[4:], length)
+	h := make([]byte, wire.HeaderSize)
+	h[0], h[1] = byte(t), flags
+	binary.BigEndian.PutUint32(h[4:8], length)
+	binary.BigEndian.PutUint32(h[8:12], crc32.Checksum(h[:8], crc32.MakeTable(crc32.Castagnoli)))
 	return h
+}
+
+// rawFrame is a frame of type t around payload with a correct checksum,
+// whatever the payload holds.
+func rawFrame(t wire.Type, payload []byte) []byte {
+	h := header(t, 0, uint32(len(payload)))
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	binary.BigEndian.PutUint32(h[8:12], crc32.Update(crc32.Checksum(h[:8], tab), tab, payload))
+	return append(h, payload...)
 }
 
 func TestOversizedFrameRefusedBeforeRead(t *testing.T) {
@@ -78,9 +92,14 @@ func TestRecvStreamErrors(t *testing.T) {
 		{"cut in header", okay[:3], []error{wire.ErrMalformed, io.ErrUnexpectedEOF}},
 		{"cut in payload", rb[:len(rb)-1], []error{wire.ErrMalformed, io.ErrUnexpectedEOF}},
 		{"flags set", header(wire.TypeOkay, 1, 0), []error{wire.ErrMalformed}},
-		{"reserved set", []byte{byte(wire.TypeOkay), 0, 0, 1, 0, 0, 0, 0}, []error{wire.ErrMalformed}},
+		{"reserved set", []byte{byte(wire.TypeOkay), 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, []error{wire.ErrMalformed}},
 		{"unknown type", header(99, 0, 0), []error{wire.ErrUnknownType}},
-		{"bad payload", append(header(wire.TypeRoundBegin, 0, 13), bytes.Repeat([]byte{9}, 13)...), []error{wire.ErrMalformed}},
+		{"bad payload", rawFrame(wire.TypeRoundBegin, bytes.Repeat([]byte{9}, 13)), []error{wire.ErrMalformed}},
+		{"corrupted payload", func() []byte {
+			f := frame(&wire.RoundBegin{Round: 1, Pages: 2})
+			f[len(f)-1] ^= 0x10
+			return f
+		}(), []error{wire.ErrChecksum}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,7 +114,7 @@ func TestRecvStreamErrors(t *testing.T) {
 }
 
 func TestMalformedPayloadLeavesConnUsable(t *testing.T) {
-	stream := append(header(wire.TypeRoundBegin, 0, 13), bytes.Repeat([]byte{9}, 13)...)
+	stream := rawFrame(wire.TypeRoundBegin, bytes.Repeat([]byte{9}, 13))
 	stream = append(stream, frame(&wire.Okay{})...)
 	c := wire.NewConn(readerConn(stream))
 	_, err := c.Recv(context.Background())
@@ -386,22 +405,27 @@ func TestNewPageDataSendsInPlace(t *testing.T) {
 		{60, buf[2*wire.PageSize : 3*wire.PageSize : 3*wire.PageSize]}, // capped: copied
 	}
 	var want []byte
+	var frames [][]byte
 	for _, s := range sends {
 		pd.First, pd.Count, pd.Data = s.first, uint32(len(s.data)/wire.PageSize), s.data
 		// Expected bytes first: an in-place Send overwrites the bytes in
 		// front of the run.
-		want = append(want, frame(&wire.PageData{First: pd.First, Count: pd.Count, Data: pd.Data})...)
+		frames = append(frames, frame(&wire.PageData{First: pd.First, Count: pd.Count, Data: pd.Data}))
+		want = append(want, frames[len(frames)-1]...)
 		if err := c.Send(context.Background(), pd); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The middle run was framed in place: its head sits in front of it.
-	mid := frame(&wire.PageData{First: 30, Count: 2, Data: buf[5*wire.PageSize : 7*wire.PageSize]})
-	if !bytes.Equal(buf[5*wire.PageSize-20:5*wire.PageSize], mid[:20]) {
+	// (Its checksum covers the pages as sent; the next run's head has
+	// since overwritten the end of them.)
+	mid := frames[2]
+	const head = wire.HeaderSize + 12 // frame header and PageData's fixed fields
+	if !bytes.Equal(buf[5*wire.PageSize-head:5*wire.PageSize], mid[:head]) {
 		t.Error("a run inside the buffer was not framed in place")
 	}
 	// The capped run was copied: the bytes in front of it are untouched.
-	if !bytes.Equal(buf[2*wire.PageSize-20:2*wire.PageSize], pattern(8 * wire.PageSize)[2*wire.PageSize-20:2*wire.PageSize]) {
+	if !bytes.Equal(buf[2*wire.PageSize-head:2*wire.PageSize], pattern(8 * wire.PageSize)[2*wire.PageSize-head:2*wire.PageSize]) {
 		t.Error("a capped run was framed in place, over bytes it does not own")
 	}
 	if !bytes.Equal(out.Bytes(), want) {

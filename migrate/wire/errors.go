@@ -21,6 +21,9 @@ var (
 	// ErrMalformed: a frame or message does not follow its layout (short,
 	// trailing bytes, a field out of range, a stream cut mid-frame).
 	ErrMalformed = errors.New("malformed frame")
+	// ErrChecksum: a frame's CRC-32C does not match its header and payload:
+	// it was corrupted in transit.
+	ErrChecksum = errors.New("frame checksum mismatch")
 	// ErrUnexpectedMessage: a well-formed message arrived where the protocol
 	// expects another one.
 	ErrUnexpectedMessage = errors.New("unexpected message")

@@ -225,8 +225,12 @@ type PageData struct {
 	frame []byte
 }
 
-// pageDataHead is the frame header plus PageData's fixed fields.
-const pageDataHead = HeaderSize + 12
+// pageDataFixed is the size of PageData's fixed fields (First, Count);
+// pageDataHead adds the frame header.
+const (
+	pageDataFixed = 12
+	pageDataHead  = HeaderSize + pageDataFixed
+)
 
 // NewPageData returns a PageData for up to maxPages pages (at most
 // MaxPagesPerFrame) whose Data sits in a buffer with room for the frame

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"math"
 	"reflect"
 	"strings"
@@ -95,15 +97,22 @@ func TestEncodingLayout(t *testing.T) {
 		{"error", &wire.Error{Phase: 5, Message: "no"}, "0400000000000007" + "05" + "02000000" + "6e6f"},
 		{"zero pages", &wire.ZeroPages{Runs: []wire.PageRun{{First: 9, Count: 4}}}, "0a00000000000010" + "01000000" + "0900000000000000" + "04000000"},
 	}
+	// Each hex string is the header's first 8 bytes then the payload; the
+	// CRC-32C over both sits between them on the wire.
+	withChecksum := func(head8AndPayload string) string {
+		b, _ := hex.DecodeString(head8AndPayload)
+		sum := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+		return head8AndPayload[:16] + fmt.Sprintf("%08x", sum) + head8AndPayload[16:]
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := hex.EncodeToString(frame(tt.msg)); got != tt.hex {
-				t.Errorf("frame = %s, want %s", got, tt.hex)
+			if got, want := hex.EncodeToString(frame(tt.msg)), withChecksum(tt.hex); got != want {
+				t.Errorf("frame = %s, want %s", got, want)
 			}
 		})
 	}
 	pd := frame(&wire.PageData{First: 1, Count: 1, Data: make([]byte, wire.PageSize)})
-	if got, want := hex.EncodeToString(pd[:20]), "090000000000100c"+"0100000000000000"+"01000000"; got != want {
+	if got, want := hex.EncodeToString(pd[:8])+hex.EncodeToString(pd[12:24]), "090000000000100c"+"0100000000000000"+"01000000"; got != want {
 		t.Errorf("PageData head = %s, want %s", got, want)
 	}
 }
