@@ -68,7 +68,9 @@ func continuityText(c *report.Continuity) string {
 		parts = append(parts, fmt.Sprintf("TSC NOT monotonic over %d samples", c.TSCSamples))
 	}
 	if c.ErrorNs != nil {
-		parts = append(parts, fmt.Sprintf("error %s", HumanDuration(*c.ErrorNs)))
+		// Continuity errors are fractions of a µs to a few µs: keep two
+		// decimals rather than HumanDuration's whole µs.
+		parts = append(parts, fmt.Sprintf("error %.2f µs", float64(*c.ErrorNs)/1e3))
 	}
 	parts = append(parts, okText("memory checksum", c.MemoryChecksumOK), okText("device state", c.DeviceStateMatches))
 	return strings.Join(parts, ", ")

@@ -43,5 +43,5 @@ func ExampleCheck() {
 	results := []report.CheckResult{report.Check(reporttest.SeedDestination())}
 	_ = render.Check(os.Stdout, results, render.FormatText)
 	// Output:
-	// OK migration 5eed0359-0000-4000-8000-000000000359 destination: 16 rules hold; continuity: TSC monotonic over 16 samples, error 1µs, memory checksum ok, device state ok
+	// OK migration 5eed0359-0000-4000-8000-000000000359 destination: 16 rules hold; continuity: TSC monotonic over 16 samples, error 1.20 µs, memory checksum ok, device state ok
 }
