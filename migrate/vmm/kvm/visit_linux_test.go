@@ -1,0 +1,37 @@
+package kvm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+)
+
+// VisitPages shows each page in place with the bytes ReadPages copies out,
+// and refuses a range outside guest memory.
+func TestVisitPagesMatchesReadPages(t *testing.T) {
+	vm := bootedVM(t, backendForTest(t))
+	if err := vm.Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pages := vm.Spec().Pages()
+	want := make([]byte, pages*vmm.PageSize)
+	if err := vm.ReadPages(0, want); err != nil {
+		t.Fatal(err)
+	}
+	seen := uint64(0)
+	err := vm.VisitPages(0, pages, func(p uint64, data []byte) {
+		if p != seen || len(data) != vmm.PageSize || !bytes.Equal(data, want[p*vmm.PageSize:(p+1)*vmm.PageSize]) {
+			t.Fatalf("page %d (visit %d): %d bytes differ from ReadPages", p, seen, len(data))
+		}
+		seen++
+	})
+	if err != nil || seen != pages {
+		t.Fatalf("visited %d of %d pages: %v", seen, pages, err)
+	}
+	if err := vm.VisitPages(pages-1, 2, func(uint64, []byte) {}); !errors.Is(err, vmm.ErrOutOfRange) {
+		t.Errorf("range past the end: %v, want ErrOutOfRange", err)
+	}
+}
