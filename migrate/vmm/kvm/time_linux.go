@@ -123,26 +123,16 @@ func (vm *VM) WriteTimeData(ctx context.Context, d timedata.Data) (vmm.TimeWrite
 	if err := vm.requireStopped(op); err != nil {
 		return vmm.TimeWrite{}, err
 	}
-	switch {
-	case d.GuestFreq == 0:
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: guest frequency is 0", op, vmm.ErrTimeData)
-	case d.GuestFreq != vm.freq:
+	if d.GuestFreq != 0 && d.GuestFreq != vm.freq {
 		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: guest frequency %d Hz, this host's TSC runs at %d Hz and the backend does not scale",
 			op, vmm.ErrTimeData, d.GuestFreq, vm.freq)
 	}
 	now, wall := vm.clock.Now()
-	if d.Hrtime > now {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: hrtime %d is in the future (VMM hrtime %d)", op, vmm.ErrTimeData, d.Hrtime, now)
-	}
-	if d.BootHrtime > now {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: boot_hrtime %d is in the future (VMM hrtime %d)", op, vmm.ErrTimeData, d.BootHrtime, now)
-	}
-	latency := now - d.Hrtime
-	correction, err := timedata.TSCDelta(uint64(latency)/timedata.NsPerSec, uint32(uint64(latency)%timedata.NsPerSec), d.GuestFreq)
+	tw, err := vmm.PrepareTimeWrite(d, now)
 	if err != nil {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: latency %d ns: %w", op, vmm.ErrTimeData, latency, err)
+		return vmm.TimeWrite{}, fmt.Errorf("%s: %w", op, err)
 	}
-	guest := d.GuestTSC + correction // the guest TSC at now; wraps like the TSC
+	guest := tw.Applied.GuestTSC // the guest TSC at now
 	host, err := vm.hostTSCAt(wall)
 	if err != nil {
 		return vmm.TimeWrite{}, fmt.Errorf("%s: %w", op, err)
@@ -167,8 +157,6 @@ func (vm *VM) WriteTimeData(ctx context.Context, d timedata.Data) (vmm.TimeWrite
 		vm.snapVCPU, vm.snapClock = nil, nil
 	}
 	end, _ := vm.clock.Now()
-	applied := d
-	applied.GuestTSC = guest
-	applied.Hrtime = now
-	return vmm.TimeWrite{Applied: applied, Latency: latency, TSCCorrection: correction, Duration: max(end-now, 0)}, nil
+	tw.Duration = max(end-now, 0)
+	return tw, nil
 }

@@ -86,37 +86,20 @@ func (vm *VM) WriteTimeData(ctx context.Context, d timedata.Data) (vmm.TimeWrite
 	if err := vm.requireStopped(op); err != nil {
 		return vmm.TimeWrite{}, err
 	}
-	if d.GuestFreq == 0 {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: guest frequency is 0", op, vmm.ErrTimeData)
-	}
 	// The receipt snapshot: validation and latency are measured against it.
 	now, _ := vm.clock.Now()
-	if d.Hrtime > now {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: hrtime %d is in the future (VMM hrtime %d)",
-			op, vmm.ErrTimeData, d.Hrtime, now)
+	tw, err := vmm.PrepareTimeWrite(d, now)
+	if err != nil {
+		return vmm.TimeWrite{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if d.BootHrtime > now {
-		return vmm.TimeWrite{}, fmt.Errorf("%s: %w: boot_hrtime %d is in the future (VMM hrtime %d)",
-			op, vmm.ErrTimeData, d.BootHrtime, now)
-	}
-	latency := now - d.Hrtime
-	correction := scaleToTicks(latency, d.GuestFreq)
-	base := d.GuestTSC + correction // wraps like the TSC
 	vm.time.Store(&timeBase{
 		freq:       d.GuestFreq,
-		offset:     base - scaleToTicks(now, d.GuestFreq),
+		offset:     tw.Applied.GuestTSC - scaleToTicks(now, d.GuestFreq),
 		bootHrtime: d.BootHrtime,
 	})
 	end, _ := vm.clock.Now()
-	applied := d
-	applied.GuestTSC = base
-	applied.Hrtime = now
-	return vmm.TimeWrite{
-		Applied:       applied,
-		Latency:       latency,
-		TSCCorrection: correction,
-		Duration:      max(end-now, 0),
-	}, nil
+	tw.Duration = max(end-now, 0)
+	return tw, nil
 }
 
 // Clock returns the host clock the VM's time data is based on.
