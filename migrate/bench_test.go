@@ -134,36 +134,9 @@ func BenchmarkMigration256MiB(b *testing.B) {
 func benchMigration(b *testing.B, cfg Config) {
 	var downtimes, blackouts, timeData, totals []float64
 	for i := 0; i < b.N; i++ {
-		backend, err := sim.New(sim.WithMemory(256<<20), sim.WithDirtyRate(64<<20))
-		if err != nil {
-			b.Fatal(err)
-		}
-		vm, err := backend.NewVM(backend.DefaultSpec())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := vm.Boot(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond) // the workload dirties memory first
-		sc, dc := tcpPair(b)
-		id := NewID()
-		srcDone := make(chan *Result, 1)
-		go func() {
-			res, err := RunSource(context.Background(), sc, vm, id, cfg)
-			if err != nil {
-				b.Error(err)
-			}
-			srcDone <- res
-		}()
-		start := time.Now()
-		dvm, dres, err := RunDestination(context.Background(), func(context.Context) (net.Conn, error) { return dc, nil }, backend, id, cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		totals = append(totals, float64(time.Since(start).Milliseconds()))
-		sres := <-srcDone
-		dvm.Destroy()
+		// The workload dirties memory for a while before the migration.
+		sres, dres, total := migrateOnce(b, 256<<20, 64<<20, 200*time.Millisecond, cfg)
+		totals = append(totals, float64(total.Milliseconds()))
 		downtimes = append(downtimes, sres.Downtime.Seconds()*1e3)
 		blackouts = append(blackouts, dres.Blackout.Seconds()*1e3)
 		if p, ok := sres.Phase(schema.PhaseTimeData); ok {
@@ -174,6 +147,48 @@ func benchMigration(b *testing.B, cfg Config) {
 	b.ReportMetric(median(blackouts), "blackout-ms")
 	b.ReportMetric(median(timeData), "timedata-µs")
 	b.ReportMetric(median(totals), "total-ms")
+}
+
+// migrateOnce boots a sim guest of memBytes dirtying dirtyRate bytes/s,
+// lets it run for warmup, migrates it over loopback with cfg on both sides
+// and returns both sides' results and the migration's wall time.
+func migrateOnce(b *testing.B, memBytes uint64, dirtyRate int64, warmup time.Duration, cfg Config) (*Result, *Result, time.Duration) {
+	b.Helper()
+	backend, err := sim.New(sim.WithMemory(memBytes), sim.WithDirtyRate(dirtyRate))
+	if err != nil {
+		b.Fatal(err)
+	}
+	vm, err := backend.NewVM(backend.DefaultSpec())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := vm.Boot(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(warmup)
+	sc, dc := tcpPair(b)
+	id := NewID()
+	type outcome struct {
+		res *Result
+		err error
+	}
+	srcDone := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		res, err := RunSource(context.Background(), sc, vm, id, cfg)
+		srcDone <- outcome{res, err}
+	}()
+	dvm, dres, err := RunDestination(context.Background(), func(context.Context) (net.Conn, error) { return dc, nil }, backend, id, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := time.Since(start)
+	src := <-srcDone
+	if src.err != nil {
+		b.Fatal(src.err)
+	}
+	_ = dvm.Destroy()
+	return src.res, dres, total
 }
 
 func median(v []float64) float64 {

@@ -2,13 +2,11 @@ package migrate
 
 import (
 	"context"
-	"net"
 	"os"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/migtrace/migtrace/migrate/vmm/sim"
 	"github.com/migtrace/migtrace/tracing"
 )
 
@@ -36,7 +34,7 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		}
 		for _, tc := range runs {
 			cpu0 := processCPU()
-			d := timeMigration(b, tc.cfg)
+			_, _, d := migrateOnce(b, 64<<20, 16<<20, 50*time.Millisecond, tc.cfg)
 			*tc.cpu = append(*tc.cpu, float64((processCPU() - cpu0).Microseconds()))
 			*tc.out = append(*tc.out, float64(d.Microseconds()))
 		}
@@ -57,37 +55,4 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func timeMigration(b *testing.B, cfg Config) time.Duration {
-	backend, err := sim.New(sim.WithMemory(64<<20), sim.WithDirtyRate(16<<20))
-	if err != nil {
-		b.Fatal(err)
-	}
-	vm, err := backend.NewVM(backend.DefaultSpec())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := vm.Boot(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	sc, dc := tcpPair(b)
-	id := NewID()
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() {
-		_, err := RunSource(context.Background(), sc, vm, id, cfg)
-		done <- err
-	}()
-	dvm, _, err := RunDestination(context.Background(), func(context.Context) (net.Conn, error) { return dc, nil }, backend, id, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	d := time.Since(start)
-	dvm.Destroy()
-	return d
 }
