@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 )
@@ -227,4 +228,24 @@ type Backend interface {
 	// reads as zeros. Boot it to start a fresh guest, or import a migration
 	// into it and Resume.
 	New(spec Spec) (VM, error)
+}
+
+// RequireState is the lifecycle check every backend makes before an
+// operation: nil when s is one of want; otherwise an error, prefixed with
+// op, wrapping ErrDestroyed for a destroyed VM or ErrInvalidState naming
+// the state it is in and the states op needs.
+func RequireState(op string, s State, want ...State) error {
+	for _, w := range want {
+		if s == w {
+			return nil
+		}
+	}
+	if s == StateDestroyed {
+		return fmt.Errorf("%s: %w", op, ErrDestroyed)
+	}
+	names := make([]string, len(want))
+	for i, w := range want {
+		names[i] = w.String()
+	}
+	return fmt.Errorf("%s: %w: vm is %s, want %s", op, ErrInvalidState, s, strings.Join(names, " or "))
 }

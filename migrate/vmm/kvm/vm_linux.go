@@ -200,14 +200,7 @@ func (vm *VM) Fault() error {
 }
 
 func (vm *VM) requireStopped(op string) error {
-	switch s := vm.State(); s {
-	case vmm.StateCreated, vmm.StatePaused:
-		return nil
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s", op, vmm.ErrInvalidState, s)
-	}
+	return vmm.RequireState(op, vm.State(), vmm.StateCreated, vmm.StatePaused)
 }
 
 // ticks converts a non-negative duration in ns to guest ticks.
@@ -227,11 +220,8 @@ func (vm *VM) Boot(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	if s := vm.State(); s != vmm.StateCreated {
-		if s == vmm.StateDestroyed {
-			return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-		}
-		return fmt.Errorf("%s: %w: vm is %s, boot needs created", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StateCreated); err != nil {
+		return err
 	}
 	// MADV_DONTNEED makes private anonymous pages read as zero again.
 	if err := unix.Madvise(vm.mem, unix.MADV_DONTNEED); err != nil {
@@ -321,12 +311,8 @@ func (vm *VM) Pause(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	switch s := vm.State(); s {
-	case vmm.StateRunning:
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s, pause needs running", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StateRunning); err != nil {
+		return err
 	}
 	vm.stopVCPU()
 	vm.state.Store(int32(vmm.StatePaused))
@@ -341,12 +327,8 @@ func (vm *VM) Resume(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	switch s := vm.State(); s {
-	case vmm.StatePaused, vmm.StateCreated:
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s, resume needs paused or created", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StatePaused, vmm.StateCreated); err != nil {
+		return err
 	}
 	if vm.imported && vm.snapVCPU != nil {
 		// The guest now runs on a new host: the imported samples become

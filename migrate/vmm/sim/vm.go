@@ -82,14 +82,7 @@ func (vm *VM) State() vmm.State { return vmm.State(vm.state.Load()) }
 // requireStopped refuses operations on a running or destroyed VM; vm.mu
 // must be held.
 func (vm *VM) requireStopped(op string) error {
-	switch s := vm.State(); s {
-	case vmm.StateCreated, vmm.StatePaused:
-		return nil
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s", op, vmm.ErrInvalidState, s)
-	}
+	return vmm.RequireState(op, vm.State(), vmm.StateCreated, vmm.StatePaused)
 }
 
 // Boot starts a fresh guest: zeroed memory, boot_hrtime = now, the guest
@@ -101,11 +94,8 @@ func (vm *VM) Boot(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	if s := vm.State(); s != vmm.StateCreated {
-		if s == vmm.StateDestroyed {
-			return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-		}
-		return fmt.Errorf("%s: %w: vm is %s, boot needs created", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StateCreated); err != nil {
+		return err
 	}
 	now, _ := vm.clock.Now()
 	freq := vm.cfg.tscFreq
@@ -145,12 +135,8 @@ func (vm *VM) Pause(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	switch s := vm.State(); s {
-	case vmm.StateRunning:
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s, pause needs running", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StateRunning); err != nil {
+		return err
 	}
 	// A vCPU stops within one page write, so the wait is bounded and is
 	// not abandoned on ctx: returning early would leave vCPUs running in a
@@ -169,12 +155,8 @@ func (vm *VM) Resume(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
-	switch s := vm.State(); s {
-	case vmm.StatePaused, vmm.StateCreated:
-	case vmm.StateDestroyed:
-		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
-	default:
-		return fmt.Errorf("%s: %w: vm is %s, resume needs paused or created", op, vmm.ErrInvalidState, s)
+	if err := vmm.RequireState(op, vm.State(), vmm.StatePaused, vmm.StateCreated); err != nil {
+		return err
 	}
 	vm.startVCPUs()
 	return nil
