@@ -41,7 +41,7 @@ Jaeger.`,
   migtrace demo --memory 1GiB --dirty-rate 64MiB --trace-file demo.jsonl`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			format, err := parseFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
+			format, err := parseReportFormat(output, tableFormats...)
 			if err != nil {
 				return err
 			}
@@ -144,7 +144,7 @@ Jaeger.`,
 	tune.register(f)
 	tel.register(f)
 	f.DurationVar(&warmup, "warmup", 300*time.Millisecond, "let the guest run this long before migrating")
-	f.StringVarP(&output, "output", "o", "dtrace", "table format: dtrace, table or json")
+	addReportOutputFlag(cmd, &output, tableFormats...)
 	return cmd
 }
 

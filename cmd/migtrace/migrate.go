@@ -97,7 +97,7 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 					return usageErrorf("%s %q: want HOST:PORT", a.flag, a.v)
 				}
 			}
-			format, err := parseFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
+			format, err := parseReportFormat(output, tableFormats...)
 			if err != nil {
 				return err
 			}
@@ -146,12 +146,14 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 	f := cmd.Flags()
 	f.StringVar(&from, "from", "", "source server `ADDR` (its --listen)")
 	f.StringVar(&to, "to", "", "destination server `ADDR` (its --listen)")
-	f.StringVarP(&output, "output", "o", "dtrace", "table format: dtrace, table or json")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
 	tlsf.register(f)
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"dtrace", "table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	addReportOutputFlag(cmd, &output, tableFormats...)
 	return cmd
 }
+
+// tableFormats are the formats of the tables migrate and demo print.
+var tableFormats = []render.Format{render.FormatDTrace, render.FormatTable, render.FormatJSON}
 
 func withoutRole(ms []report.Migration, r schema.Role) []report.Migration {
 	var out []report.Migration
@@ -161,15 +163,6 @@ func withoutRole(ms []report.Migration, r schema.Role) []report.Migration {
 		}
 	}
 	return out
-}
-
-func parseFormat(s string, allowed ...render.Format) (render.Format, error) {
-	for _, f := range allowed {
-		if string(f) == s {
-			return f, nil
-		}
-	}
-	return "", usageErrorf("invalid value %q for --output: want one of %v", s, allowed)
 }
 
 // followMigration polls the destination until migration id ends, showing
