@@ -153,17 +153,26 @@ func testDrop(t *testing.T, side schema.Role, phase schema.Phase) {
 	}
 }
 
-func TestVersionMismatchRefused(t *testing.T) {
-	p := newPair(t, Config{}, sim.WithMemory(4<<20))
+// rawPeer serves a booted 4 MiB source with cfg and dials it, so that the
+// test plays the destination by hand on the returned connection.
+func rawPeer(t *testing.T, cfg Config) (*pair, net.Conn) {
+	t.Helper()
+	p := newPair(t, cfg, sim.WithMemory(4<<20))
 	ctx := context.Background()
-	id := NewID()
-	p.serve(ctx, id, Config{}, nil)
+	p.serve(ctx, NewID(), cfg, nil)
 	nc, err := p.dialer()(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { nc.Close() })
+	return p, nc
+}
+
+func TestVersionMismatchRefused(t *testing.T) {
+	ctx := context.Background()
+	p, nc := rawPeer(t, Config{})
 	c := wire.NewConn(nc)
-	_, err = wire.HandshakeClient(ctx, c, []uint32{7, 9})
+	_, err := wire.HandshakeClient(ctx, c, []uint32{7, 9})
 	// The source refuses with an Error frame naming both version lists.
 	if err == nil || !strings.Contains(err.Error(), "[1]") || !strings.Contains(err.Error(), "[7 9]") {
 		t.Fatalf("handshake with versions 7, 9: %v", err)
@@ -178,15 +187,7 @@ func TestVersionMismatchRefused(t *testing.T) {
 }
 
 func TestOversizedFrameRefused(t *testing.T) {
-	p := newPair(t, Config{}, sim.WithMemory(4<<20))
-	ctx := context.Background()
-	id := NewID()
-	p.serve(ctx, id, Config{}, nil)
-	nc, err := p.dialer()(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	p, nc := rawPeer(t, Config{})
 	// A Hello frame header claiming a 1 GiB payload (its checksum is
 	// never reached: the length is refused first).
 	hdr := make([]byte, wire.HeaderSize)
@@ -206,15 +207,8 @@ func TestOversizedFrameRefused(t *testing.T) {
 // A destination that stops answering is cut off by the I/O deadline and
 // the source resumes.
 func TestStalledPeerTimesOut(t *testing.T) {
-	p := newPair(t, Config{}, sim.WithMemory(4<<20))
 	ctx := context.Background()
-	id := NewID()
-	p.serve(ctx, id, Config{IOTimeout: 200 * time.Millisecond}, nil)
-	nc, err := p.dialer()(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	p, nc := rawPeer(t, Config{IOTimeout: 200 * time.Millisecond})
 	c := wire.NewConn(nc)
 	if _, err := wire.HandshakeClient(ctx, c, wire.SupportedVersions); err != nil {
 		t.Fatal(err)
