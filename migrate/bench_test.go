@@ -13,6 +13,7 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/sim"
 	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -63,8 +64,8 @@ func BenchmarkRAMPush(b *testing.B) {
 	sc, dc := tcpPair(b)
 	defer sc.Close()
 	defer dc.Close()
-	src := &side{cfg: Config{}.withDefaults(), role: schema.RoleSource, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(sc)}
-	dst := &side{cfg: Config{}.withDefaults(), role: schema.RoleDestination, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(dc)}
+	src := &side{cfg: Config{}.withDefaults(), role: schema.RoleSource, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(sc)}
+	dst := &side{cfg: Config{}.withDefaults(), role: schema.RoleDestination, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(dc)}
 	sender, receiver := newRAMSender(src, srcVM), newRAMReceiver(dst, dstVM)
 	all := newBitmap(sender.pages)
 	all.fill(sender.pages)
@@ -137,8 +138,8 @@ func benchMigration(b *testing.B, cfg Config) {
 		// The workload dirties memory for a while before the migration.
 		sres, dres, total := migrateOnce(b, 256<<20, 64<<20, 200*time.Millisecond, cfg)
 		totals = append(totals, float64(total.Milliseconds()))
-		downtimes = append(downtimes, sres.Downtime.Seconds()*1e3)
-		blackouts = append(blackouts, dres.Blackout.Seconds()*1e3)
+		downtimes = append(downtimes, float64(sres.DowntimeNs)/1e6)
+		blackouts = append(blackouts, float64(dres.Blackout.Ns)/1e6)
 		if p, ok := sres.Phase(schema.PhaseTimeData); ok {
 			timeData = append(timeData, float64(p.Duration().Microseconds()))
 		}
@@ -152,7 +153,7 @@ func benchMigration(b *testing.B, cfg Config) {
 // migrateOnce boots a sim guest of memBytes dirtying dirtyRate bytes/s,
 // lets it run for warmup, migrates it over loopback with cfg on both sides
 // and returns both sides' results and the migration's wall time.
-func migrateOnce(b *testing.B, memBytes uint64, dirtyRate int64, warmup time.Duration, cfg Config) (*Result, *Result, time.Duration) {
+func migrateOnce(b *testing.B, memBytes uint64, dirtyRate int64, warmup time.Duration, cfg Config) (*model.Side, *model.Side, time.Duration) {
 	b.Helper()
 	backend, err := sim.New(sim.WithMemory(memBytes), sim.WithDirtyRate(dirtyRate))
 	if err != nil {
@@ -169,7 +170,7 @@ func migrateOnce(b *testing.B, memBytes uint64, dirtyRate int64, warmup time.Dur
 	sc, dc := tcpPair(b)
 	id := NewID()
 	type outcome struct {
-		res *Result
+		res *model.Side
 		err error
 	}
 	srcDone := make(chan outcome, 1)
@@ -262,10 +263,10 @@ func BenchmarkTimeDataPhase(b *testing.B) {
 	defer sc.Close()
 	defer dc.Close()
 	cfg := Config{}.withDefaults()
-	src := &source{side: &side{cfg: cfg, role: schema.RoleSource, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(sc), ctx: context.Background()}, vm: srcVM}
-	dst := &destination{side: &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), result: &Result{}, conn: wire.NewConn(dc), ctx: context.Background()}, vm: dstVM}
+	src := &source{side: &side{cfg: cfg, role: schema.RoleSource, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(sc), ctx: context.Background()}, vm: srcVM}
+	dst := &destination{side: &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(dc), ctx: context.Background()}, vm: dstVM}
 	ctx := context.Background()
-	rec := &PhaseRecord{}
+	rec := &model.PhaseTiming{}
 
 	b.Run("okay-roundtrip", func(b *testing.B) {
 		errc := make(chan error, 1)

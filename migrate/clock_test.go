@@ -42,13 +42,14 @@ func TestClockSkewCorrection(t *testing.T) {
 				t.Fatal(out.err)
 			}
 			// Source minus destination: −2 s, within the error bound.
-			if got := time.Duration(res.Clock.OffsetNs); (got + skew).Abs() > time.Duration(res.Clock.ErrorBoundNs)+time.Millisecond {
-				t.Errorf("offset estimate %v ± %v, want −%v", got, time.Duration(res.Clock.ErrorBoundNs), skew)
+			// The model records destination minus source: +2 s.
+			if got := time.Duration(res.ClockOffset.OffsetNs); (got - skew).Abs() > time.Duration(res.ClockOffset.ErrorNs)+time.Millisecond {
+				t.Errorf("offset estimate %v ± %v, want %v", got, time.Duration(res.ClockOffset.ErrorNs), skew)
 			}
-			if res.Clock.Samples != DefaultClockProbes {
-				t.Errorf("%d clock samples, want %d", res.Clock.Samples, DefaultClockProbes)
+			if res.ClockOffset.Samples != DefaultClockProbes {
+				t.Errorf("%d clock samples, want %d", res.ClockOffset.Samples, DefaultClockProbes)
 			}
-			delta := time.Duration(res.Adjustments.MigrateDelta)
+			delta := time.Duration(res.Stages[0].MigrateDeltaNs)
 			if correct && delta > skew/4 {
 				t.Errorf("corrected delta %v still carries the %v skew", delta, skew)
 			}
@@ -57,14 +58,14 @@ func TestClockSkewCorrection(t *testing.T) {
 			}
 			// The blackout is measured across hosts with the offset
 			// estimate either way, so the skew never shows in it.
-			if res.Blackout <= 0 || res.Blackout > skew/2 {
-				t.Errorf("blackout %v with a %v skew", res.Blackout, skew)
+			if b := time.Duration(res.Blackout.Ns); b <= 0 || b > skew/2 {
+				t.Errorf("blackout %v with a %v skew", b, skew)
 			}
 			// The TSC moved by exactly the (corrected or not) delta.
 			usr := res.Stages[1]
-			want, err := timedata.TSCDelta(uint64(delta/time.Second), uint32(delta%time.Second), usr.Data.GuestFreq)
-			if err != nil || usr.TSCDelta != want {
-				t.Errorf("TSC delta %d, want %d (%v)", usr.TSCDelta, want, err)
+			want, err := timedata.TSCDelta(uint64(delta/time.Second), uint32(delta%time.Second), usr.GuestFreq)
+			if err != nil || usr.GuestTSCDelta != want {
+				t.Errorf("TSC delta %d, want %d (%v)", usr.GuestTSCDelta, want, err)
 			}
 		})
 	}

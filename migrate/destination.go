@@ -8,15 +8,15 @@ import (
 	"net"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
-	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // Dialer opens the migration stream to the source. ctx carries the
@@ -27,10 +27,10 @@ type Dialer func(ctx context.Context) (net.Conn, error)
 // RunDestination pulls a VM from the source that dial reaches, building it
 // with backend. On success it returns the VM, running. On failure the VM
 // it was building is destroyed and the error is an *Error naming the phase.
-func RunDestination(ctx context.Context, dial Dialer, backend vmm.Backend, id ID, cfg Config) (vmm.VM, *Result, error) {
-	s := &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(),
-		result: &Result{ID: id, Role: schema.RoleDestination}}
-	s.start(ctx, schema.SpanMigration, attribute.String(schema.AttrBackend, backend.Name()))
+func RunDestination(ctx context.Context, dial Dialer, backend vmm.Backend, id ID, cfg Config) (vmm.VM, *model.Side, error) {
+	s := &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), id: id,
+		result: &model.Side{Backend: backend.Name()}}
+	s.start(ctx)
 	d := &destination{side: s, backend: backend, dial: dial}
 	err := d.run()
 	if err != nil {
@@ -54,7 +54,10 @@ type destination struct {
 	ram     *ramReceiver
 	// postPause is the RoundBegin that ended the pre-pause phase.
 	postPause *wire.RoundBegin
-	clockOK   bool
+	// clockEst is Sync's estimate of the source's wall clock minus this
+	// host's; clockOK says whether one was made.
+	clockEst wire.ClockEstimate
+	clockOK  bool
 }
 
 func (d *destination) run() error {
@@ -70,26 +73,25 @@ func (d *destination) run() error {
 	})
 }
 
-func (d *destination) sync(ctx context.Context, _ *PhaseRecord) error {
+func (d *destination) sync(ctx context.Context, _ *model.PhaseTiming) error {
 	nc, err := d.dial(d.ctx)
 	if err != nil {
 		return fmt.Errorf("connecting to the source: %w", err)
 	}
 	d.result.Peer = nc.RemoteAddr().String()
-	d.span.SetAttributes(attribute.String(schema.AttrPeer, d.result.Peer))
 	d.conn = wire.NewConn(nc, wire.WithIOTimeout(d.cfg.IOTimeout), wire.WithMaxBandwidth(d.cfg.MaxBandwidth))
 	version, err := wire.HandshakeClient(ctx, d.conn, wire.SupportedVersions)
 	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
-	d.span.SetAttributes(attribute.Int64(schema.AttrProtocolVersion, int64(version)))
+	d.result.ProtocolVersion = int64(version)
 
 	syn, err := wire.Expect[*wire.Sync](ctx, d.conn)
 	if err != nil {
 		return err
 	}
-	if ID(syn.MigrationID) != d.result.ID {
-		return fmt.Errorf("%w: source answered for migration %s, asked for %s", ErrProtocol, ID(syn.MigrationID), d.result.ID)
+	if ID(syn.MigrationID) != d.id {
+		return fmt.Errorf("%w: source answered for migration %s, asked for %s", ErrProtocol, ID(syn.MigrationID), d.id)
 	}
 	if syn.TraceParent != "" {
 		if sc := remoteSpanContext(syn.TraceParent, syn.TraceState); sc.IsValid() {
@@ -103,7 +105,7 @@ func (d *destination) sync(ctx context.Context, _ *PhaseRecord) error {
 	if spec.Backend != d.backend.Name() {
 		return fmt.Errorf("%w: source VM uses backend %q, this server hosts %q", vmm.ErrIncompatible, spec.Backend, d.backend.Name())
 	}
-	d.span.SetAttributes(attribute.Int64(schema.AttrMemoryBytes, int64(spec.MemoryBytes)))
+	d.result.MemoryBytes = int64(spec.MemoryBytes)
 	vm, err := d.backend.New(spec)
 	if err != nil {
 		return fmt.Errorf("creating the VM from the source's spec: %w", err)
@@ -143,26 +145,26 @@ func (d *destination) measureClock(ctx context.Context) error {
 		// Not fatal: without an estimate the migration proceeds as
 		// propolis does, trusting the clocks; the trace says so.
 		d.cfg.Logger.Warn("no usable clock-offset sample", "err", err)
+		d.result.ClockOffset = &model.ClockOffset{}
 		spanFrom(ctx).AddEvent(schema.EventClockOffset, trace.WithAttributes(
-			attribute.Int64(schema.AttrClockSamples, 0)))
+			spancodec.ClockOffsetAttributes(*d.result.ClockOffset)...))
 		return nil
 	}
 	d.clockOK = true
-	d.result.Clock = est
-	d.result.SkewCorrected = d.cfg.ClockSkewCorrection
+	d.clockEst = est
 	// The wire estimate is source minus destination; traces and metrics
 	// report the destination's clock minus the source's.
-	dstMinusSrc := -time.Duration(est.OffsetNs)
-	spanFrom(ctx).AddEvent(schema.EventClockOffset, trace.WithAttributes(tracing.ClockOffsetAttributes(
-		dstMinusSrc, time.Duration(est.ErrorBoundNs), time.Duration(est.RTTNs),
-		est.Samples, d.cfg.ClockSkewCorrection)...))
+	d.result.ClockOffset = &model.ClockOffset{OffsetNs: -est.OffsetNs, ErrorNs: est.ErrorBoundNs,
+		RTTNs: est.RTTNs, Samples: int64(est.Samples), SkewCorrected: d.cfg.ClockSkewCorrection}
+	spanFrom(ctx).AddEvent(schema.EventClockOffset, trace.WithAttributes(
+		spancodec.ClockOffsetAttributes(*d.result.ClockOffset)...))
 	if m := d.cfg.Metrics; m != nil {
-		m.ClockOffset(ctx, dstMinusSrc, time.Duration(est.ErrorBoundNs))
+		m.ClockOffset(ctx, time.Duration(-est.OffsetNs), time.Duration(est.ErrorBoundNs))
 	}
 	return nil
 }
 
-func (d *destination) ramPushPrePause(ctx context.Context, rec *PhaseRecord) error {
+func (d *destination) ramPushPrePause(ctx context.Context, rec *model.PhaseTiming) error {
 	for {
 		begin, err := wire.Expect[*wire.RoundBegin](ctx, d.conn)
 		if err != nil {
@@ -172,7 +174,7 @@ func (d *destination) ramPushPrePause(ctx context.Context, rec *PhaseRecord) err
 			d.postPause = begin
 			return nil
 		}
-		if int(begin.Round) != rec.Rounds {
+		if int64(begin.Round) != rec.Rounds {
 			return fmt.Errorf("%w: round %d began, expected round %d", ErrProtocol, begin.Round, rec.Rounds)
 		}
 		st, err := d.ram.recvRound(ctx, begin)
@@ -180,25 +182,23 @@ func (d *destination) ramPushPrePause(ctx context.Context, rec *PhaseRecord) err
 			return err
 		}
 		rec.Rounds++
-		rec.Pages += st.pages
-		rec.ZeroPages += st.zeroPages
-		rec.Bytes += st.bytes
-		d.result.Rounds = rec.Rounds
+		st.addTo(rec)
 	}
 }
 
-func (d *destination) ramPushPostPause(ctx context.Context, rec *PhaseRecord) error {
+func (d *destination) ramPushPostPause(ctx context.Context, rec *model.PhaseTiming) error {
 	st, err := d.ram.recvRound(ctx, d.postPause)
 	if err != nil {
 		return err
 	}
-	rec.Pages, rec.ZeroPages, rec.Bytes, rec.Rounds = st.pages, st.zeroPages, st.bytes, 1
+	st.addTo(rec)
+	rec.Rounds = 1
 	return nil
 }
 
 // timeData adjusts the source's time data to this host and writes it to
 // the VMM, recording the three stages.
-func (d *destination) timeData(ctx context.Context, _ *PhaseRecord) error {
+func (d *destination) timeData(ctx context.Context, _ *model.PhaseTiming) error {
 	msg, err := wire.Expect[*wire.TimeData](ctx, d.conn)
 	if err != nil {
 		return err
@@ -210,9 +210,9 @@ func (d *destination) timeData(ctx context.Context, _ *PhaseRecord) error {
 	if d.cfg.ClockSkewCorrection && d.clockOK {
 		// Express the source's wall clock on this host's clock before taking
 		// the delta, so a skew between the hosts does not leak into it.
-		w, ok := src.Wallclock.AddNs(-d.result.Clock.OffsetNs)
+		w, ok := src.Wallclock.AddNs(-d.clockEst.OffsetNs)
 		if !ok {
-			return fmt.Errorf("importing time data: correcting the source wall clock %s by %d ns overflows", src.Wallclock, -d.result.Clock.OffsetNs)
+			return fmt.Errorf("importing time data: correcting the source wall clock %s by %d ns overflows", src.Wallclock, -d.clockEst.OffsetNs)
 		}
 		adjSrc.Wallclock = w
 	}
@@ -225,37 +225,40 @@ func (d *destination) timeData(ctx context.Context, _ *PhaseRecord) error {
 		d.cfg.Logger.Warn("destination wall clock is behind the source's; migration delta clamped to 0",
 			"source", src.Wallclock.String(), "destination", dstWall.String())
 	}
-	d.result.Adjustments = adj
 	beforeWrite := d.now()
 	tw, err := d.vm.WriteTimeData(ctx, adjusted)
 	if err != nil {
 		return fmt.Errorf("importing time data: %w", err)
 	}
-	stages := []StageRecord{
-		{Stage: schema.StageMigration, Data: src, DurationNs: adj.MigrateDelta},
-		{Stage: schema.StageUserspace, Data: adjusted, DurationNs: beforeWrite - received,
-			TSCDelta: adjusted.GuestTSC - src.GuestTSC, BootHrtimeDelta: adjusted.BootHrtime - src.BootHrtime},
-		{Stage: schema.StageKernel, Data: tw.Applied, DurationNs: tw.Duration,
-			TSCDelta: tw.Applied.GuestTSC - adjusted.GuestTSC, BootHrtimeDelta: tw.Applied.BootHrtime - adjusted.BootHrtime,
-			VMMLatencyNs: tw.Latency},
+	stages := [...]struct {
+		stage      schema.Stage
+		data       timedata.Data
+		durationNs int64
+		prev       timedata.Data
+		latencyNs  int64
+	}{
+		{schema.StageMigration, src, adj.MigrateDelta, src, 0},
+		{schema.StageUserspace, adjusted, beforeWrite - received, src, 0},
+		{schema.StageKernel, tw.Applied, tw.Duration, adjusted, tw.Latency},
 	}
-	d.result.Stages = stages
 	span := spanFrom(ctx)
 	for _, st := range stages {
-		probes.TimeStage(st.Stage, st.Data.GuestFreq, st.Data.GuestTSC, st.Data.BootHrtime, st.DurationNs,
+		v := stageValues(st.data, st.prev, adj)
+		v.DurationNs, v.VMMLatencyNs = st.durationNs, st.latencyNs
+		d.result.Stages[model.StageIndex(st.stage)] = v
+		probes.TimeStage(st.stage, v.GuestFreq, v.GuestTSC, v.BootHrtime, v.DurationNs,
 			adj.GuestUptime, adj.MigrateDelta, adj.MigrateDeltaNegative)
 		if span.IsRecording() { // the attributes cost more than the rest of the phase
-			span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(tracing.StageEventAttributes(
-				st.Stage, st.Data, st.DurationNs, st.TSCDelta, st.BootHrtimeDelta, adj, st.VMMLatencyNs)...))
+			span.AddEvent(schema.EventTimeDataStage, trace.WithAttributes(spancodec.StageAttributes(st.stage, v)...))
 		}
-		if m := d.cfg.Metrics; m != nil && st.Stage != schema.StageMigration {
-			m.TSCAdjustment(ctx, st.Stage, st.TSCDelta)
+		if m := d.cfg.Metrics; m != nil && st.stage != schema.StageMigration {
+			m.TSCAdjustment(ctx, st.stage, v.GuestTSCDelta)
 		}
 	}
 	return d.conn.Send(ctx, &wire.Okay{})
 }
 
-func (d *destination) deviceState(ctx context.Context, _ *PhaseRecord) error {
+func (d *destination) deviceState(ctx context.Context, _ *model.PhaseTiming) error {
 	msg, err := wire.Expect[*wire.DeviceState](ctx, d.conn)
 	if err != nil {
 		return err
@@ -268,7 +271,7 @@ func (d *destination) deviceState(ctx context.Context, _ *PhaseRecord) error {
 
 // ramPull asks the source for every page that never arrived (normally
 // none: the first round sends all of RAM) and receives them.
-func (d *destination) ramPull(ctx context.Context, rec *PhaseRecord) error {
+func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 	missing := newBitmap(d.ram.pages)
 	missing.fill(d.ram.pages)
 	for i := range missing {
@@ -306,11 +309,11 @@ func (d *destination) ramPull(ctx context.Context, rec *PhaseRecord) error {
 	if want := missing.count(); st.pages != want {
 		return fmt.Errorf("%w: pulled %d pages, asked for %d", ErrProtocol, st.pages, want)
 	}
-	rec.Pages, rec.ZeroPages, rec.Bytes = st.pages, st.zeroPages, st.bytes
+	st.addTo(rec)
 	return nil
 }
 
-func (d *destination) serverState(ctx context.Context, _ *PhaseRecord) error {
+func (d *destination) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	if err := d.conn.Send(ctx, &wire.ServerState{Name: d.cfg.Name, Address: d.cfg.Address}); err != nil {
 		return err
 	}
@@ -318,30 +321,31 @@ func (d *destination) serverState(ctx context.Context, _ *PhaseRecord) error {
 	if err != nil {
 		return err
 	}
-	d.span.SetAttributes(attribute.String(schema.AttrPeer, peer.Name+" "+peer.Address))
+	// Peer stays the address this side dialled; the name is the source's
+	// own.
+	d.result.PeerName = peer.Name
 	return nil
 }
 
-func (d *destination) finishPhase(ctx context.Context, _ *PhaseRecord) error {
+func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	fin, err := wire.Expect[*wire.Finish](ctx, d.conn)
 	if err != nil {
 		return err
 	}
 	span := spanFrom(ctx)
 	for _, p := range fin.Phases {
-		rec := PhaseRecord{Phase: schema.Phase(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: p.Bytes, Pages: p.Pages}
+		rec := model.PhaseTiming{Phase: schema.Phase(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs,
+			Bytes: int64(p.Bytes), Pages: int64(p.Pages)}
+		if !rec.Phase.Valid() {
+			return fmt.Errorf("%w: the source reported timings of unknown phase %d", ErrProtocol, p.Phase)
+		}
 		d.result.SourcePhases = append(d.result.SourcePhases, rec)
-		span.AddEvent(schema.EventSourcePhase, trace.WithAttributes(
-			attribute.String(schema.AttrPhase, rec.Phase.String()),
-			attribute.Int64(schema.AttrPhaseBeginNs, rec.BeginNs),
-			attribute.Int64(schema.AttrPhaseEndNs, rec.EndNs),
-			attribute.Int64(schema.AttrRAMBytes, int64(rec.Bytes)),
-			attribute.Int64(schema.AttrRAMPages, int64(rec.Pages)),
-		))
+		span.AddEvent(schema.EventSourcePhase, trace.WithAttributes(spancodec.SourcePhaseAttributes(rec)...))
 	}
-	checks, err := d.verify(ctx, fin)
+	d.result.SourceDowntimeNs = fin.HandoffWall - fin.PauseWall
+	err = d.verify(ctx, fin)
 	if err != nil {
-		span.AddEvent(schema.EventContinuity, trace.WithAttributes(checks...))
+		span.AddEvent(schema.EventContinuity, trace.WithAttributes(spancodec.ContinuityAttributes(*d.result.Continuity)...))
 		return err
 	}
 	if err := d.conn.Send(ctx, &wire.Okay{}); err != nil {
@@ -356,57 +360,56 @@ func (d *destination) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 	}
 	_, resumed := d.clock.Now()
 	defer func() {
-		checks = append(checks, d.measureContinuity(ctx)...)
-		span.AddEvent(schema.EventContinuity, trace.WithAttributes(checks...))
+		d.measureContinuity(ctx)
+		span.AddEvent(schema.EventContinuity, trace.WithAttributes(spancodec.ContinuityAttributes(*d.result.Continuity)...))
 	}()
 	// The pause happened on the source's clock; shift it onto ours with
 	// the measured offset (source minus destination) before subtracting.
-	blackout := wallNs(resumed) - (fin.PauseWall - d.result.Clock.OffsetNs)
-	d.result.Blackout = time.Duration(blackout)
-	d.result.BlackoutError = time.Duration(d.result.Clock.ErrorBoundNs)
-	blackoutAttrs := tracing.BlackoutAttributes(d.result.Blackout, d.result.BlackoutError)
-	span.AddEvent(schema.EventBlackout, trace.WithAttributes(blackoutAttrs...))
-	d.span.SetAttributes(blackoutAttrs...)
-	d.span.SetAttributes(attribute.Int64(schema.AttrSourceDowntimeNs, fin.HandoffWall-fin.PauseWall))
+	// Without an estimate the clocks are taken as equal and the error is
+	// unknown, not zero.
+	b := &model.Blackout{Ns: wallNs(resumed) - (fin.PauseWall - d.clockEst.OffsetNs)}
+	if d.clockOK {
+		b.ErrorNs = &d.clockEst.ErrorBoundNs
+	}
+	d.result.Blackout = b
+	span.AddEvent(schema.EventBlackout, trace.WithAttributes(spancodec.BlackoutAttributes(*b)...))
 	if m := d.cfg.Metrics; m != nil {
-		m.Blackout(ctx, d.result.Blackout)
+		m.Blackout(ctx, time.Duration(b.Ns))
 	}
 	return nil
 }
 
 // verify checks, before the destination accepts the handoff, that guest
 // memory and device state are what the source paused and that the guest's
-// TSC ring is monotonic. It returns the checks as event attributes.
-func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute.KeyValue, error) {
+// TSC ring is monotonic. It records the checks in the side's Continuity,
+// which is set whenever it returns.
+func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
+	d.result.Continuity = &model.Continuity{MemoryUnchecked: true}
 	cont, err := d.vm.GuestContinuity()
 	if err != nil {
-		return nil, fmt.Errorf("reading the guest TSC ring: %w", err)
+		return fmt.Errorf("reading the guest TSC ring: %w", err)
 	}
-	d.result.Continuity = cont
 	// An all-zero checksum (SHA-256 never gives one) means the source
 	// skipped it; the check is then left out, not passed.
 	memChecked := fin.MemoryChecksum != [32]byte{}
 	memOK := !memChecked || d.ram.hashes.sum() == fin.MemoryChecksum
 	devs, err := d.vm.ExportDevices(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("re-exporting imported device state: %w", err)
+		return fmt.Errorf("re-exporting imported device state: %w", err)
 	}
 	devOK := deviceDigest(devs) == fin.DeviceDigest
-	checks := []attribute.KeyValue{
-		attribute.Bool(schema.AttrTSCMonotonic, cont.Monotonic),
-		attribute.Int64(schema.AttrTSCSamples, int64(cont.Samples)),
-		attribute.Bool(schema.AttrDeviceStateMatches, devOK),
-	}
-	if memChecked {
-		checks = append(checks, attribute.Bool(schema.AttrMemoryChecksumOK, memOK))
-	} else {
+	c := d.result.Continuity
+	c.TSCMonotonic, c.TSCSamples, c.TSCLast, c.DeviceStateMatches = cont.Monotonic, int64(cont.Samples), cont.Last, devOK
+	c.MemoryUnchecked, c.MemoryChecksumOK = !memChecked, memChecked && memOK
+	if !memChecked {
 		d.cfg.Logger.Warn("the source sent no memory checksum; guest memory is not checked at the handoff")
 	}
 	if h, ok := d.vm.(interface{ TSCOffsetHonoured() bool }); ok {
-		checks = append(checks, attribute.Bool(schema.AttrTSCOffsetHonoured, h.TSCOffsetHonoured()))
+		honoured := h.TSCOffsetHonoured()
+		c.TSCOffsetHonoured = &honoured
 	}
 	if d.cfg.SkipVerify {
-		return checks, nil
+		return nil
 	}
 	var problems []error
 	if !memOK {
@@ -419,10 +422,9 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute
 		problems = append(problems, fmt.Errorf("guest TSC ring goes backwards at sample %d of %d", cont.FirstBad, cont.Samples))
 	}
 	if len(problems) > 0 {
-		return checks, fmt.Errorf("%w: %w", ErrVerification, errors.Join(problems...))
+		return fmt.Errorf("%w: %w", ErrVerification, errors.Join(problems...))
 	}
-	d.result.Verified = true
-	return checks, nil
+	return nil
 }
 
 // continuityWait bounds how long the destination waits, with the guest
@@ -430,26 +432,27 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) ([]attribute
 const continuityWait = 2 * time.Second
 
 // measureContinuity times the resumed guest's TSC against the wall clock,
-// on backends that can (vmm.ContinuityMeter). The guest is running: this
-// adds nothing to the blackout.
-func (d *destination) measureContinuity(ctx context.Context) []attribute.KeyValue {
+// on backends that can (vmm.ContinuityMeter), into the side's Continuity.
+// The guest is running: this adds nothing to the blackout.
+func (d *destination) measureContinuity(ctx context.Context) {
 	meter, ok := d.vm.(vmm.ContinuityMeter)
 	if !ok {
-		return nil
+		return
 	}
 	mctx, cancel := context.WithTimeout(ctx, continuityWait)
 	defer cancel()
 	m, err := meter.MeasureTSCContinuity(mctx)
 	if err != nil {
 		d.cfg.Logger.Warn("measuring guest TSC continuity", "err", err)
-		return nil
+		return
 	}
-	d.result.TSCContinuity = &m
 	d.cfg.Logger.Info(m.String())
 	if !m.Sufficient {
-		return nil
+		return
 	}
-	return []attribute.KeyValue{attribute.Int64(schema.AttrContinuityErrorNs, m.ErrorNs)}
+	d.result.Continuity.ErrorNs, d.result.Continuity.ErrorSamples = &m.ErrorNs, int64(m.Samples)
+	honoured := m.OffsetHonoured
+	d.result.Continuity.TSCOffsetHonoured = &honoured
 }
 
 // abort tells the source why (best effort) and destroys the half-built VM.
@@ -467,5 +470,16 @@ func (d *destination) abort(cause error) {
 			d.cfg.Logger.Error("destroying the VM of a failed migration", "err", err)
 		}
 		d.vm = nil
+	}
+}
+
+// stageValues is time data d as a time-data stage of the side's model,
+// with its change from the previous stage's data prev.
+func stageValues(d, prev timedata.Data, adj timedata.Adjustments) model.StageValues {
+	return model.StageValues{
+		Present: true, GuestFreq: d.GuestFreq, GuestTSC: d.GuestTSC, BootHrtime: d.BootHrtime,
+		Hrtime: d.Hrtime, Wallclock: d.Wallclock.String(),
+		GuestTSCDelta: d.GuestTSC - prev.GuestTSC, BootHrtimeDelta: d.BootHrtime - prev.BootHrtime,
+		GuestUptimeNs: adj.GuestUptime, MigrateDeltaNs: adj.MigrateDelta, MigrateDeltaNegative: adj.MigrateDeltaNegative,
 	}
 }

@@ -124,7 +124,7 @@ func testDrop(t *testing.T, side schema.Role, phase schema.Phase) {
 	if got, ok := FailedPhase(dstErr); !ok || (side == schema.RoleDestination && got != phase) {
 		t.Errorf("destination error %v names phase %v, want %v", dstErr, got, phase)
 	}
-	if dres == nil || dres.Err == nil {
+	if dres == nil || !dres.Failed() {
 		t.Errorf("destination result does not record the failure")
 	}
 	if st := p.srcVM.State(); st != vmm.StateRunning {

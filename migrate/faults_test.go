@@ -352,7 +352,7 @@ func testFault(t *testing.T, side schema.Role, phase schema.Phase, kind fault) {
 	if vm != nil {
 		t.Errorf("destination returned a VM after failing")
 	}
-	if dres == nil || dres.Err == nil {
+	if dres == nil || !dres.Failed() {
 		t.Errorf("destination result does not record the failure")
 	}
 

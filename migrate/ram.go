@@ -10,8 +10,9 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
-	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // roundStats is what one RAM round moved.
@@ -19,6 +20,13 @@ type roundStats struct {
 	pages, zeroPages, bytes uint64
 	wireBytes               uint64
 	elapsed                 time.Duration
+}
+
+// addTo adds the round's counts to a phase's.
+func (st roundStats) addTo(rec *model.PhaseTiming) {
+	rec.Pages += int64(st.pages)
+	rec.ZeroPages += int64(st.zeroPages)
+	rec.Bytes += int64(st.bytes)
 }
 
 // ramSender pushes pages from the source VM.
@@ -192,7 +200,7 @@ func (r *ramSender) flushZero(ctx context.Context) error {
 // round the pages dirtied meanwhile, until what is left could be sent
 // within the downtime target at the measured rate, or the round limit is
 // reached. It returns the dirty pages still to send.
-func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *PhaseRecord) (bitmap, error) {
+func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.PhaseTiming) (bitmap, error) {
 	cur := newBitmap(r.pages)
 	// Clear the dirty log first so every write from now on is caught.
 	if err := r.takeDirty(cur); err != nil {
@@ -204,18 +212,19 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *PhaseReco
 		if err != nil {
 			return nil, err
 		}
-		rec.Pages += st.pages
-		rec.ZeroPages += st.zeroPages
-		rec.Bytes += st.bytes
-		rec.Rounds = round + 1
+		st.addTo(rec)
+		rec.Rounds = int64(round + 1)
 		if err := r.takeDirty(cur); err != nil {
 			return nil, err
 		}
 		dirty := cur.count()
-		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(tracing.PrecopyRound{
-			Round: round, Pages: int64(st.pages), ZeroPages: int64(st.zeroPages), Bytes: int64(st.bytes),
-			WireBytes: int64(st.wireBytes), DirtyPages: int64(dirty), Duration: st.elapsed,
-		}.Attributes()...))
+		pr := model.PrecopyRound{
+			Phase: schema.PhaseRamPushPrePause, Round: int64(round),
+			Pages: int64(st.pages), ZeroPages: int64(st.zeroPages), Bytes: int64(st.bytes),
+			WireBytes: int64(st.wireBytes), DirtyPages: int64(dirty), RoundNs: st.elapsed.Nanoseconds(),
+		}
+		r.s.result.PrecopyRounds = append(r.s.result.PrecopyRounds, pr)
+		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(spancodec.RoundAttributes(pr)...))
 		r.s.cfg.Logger.Debug("pre-copy round", "round", round, "pages", st.pages, "dirty", dirty,
 			"rate", r.rate, "elapsed", st.elapsed)
 		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {

@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
-	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // side is the bookkeeping one end of a migration shares between phases:
@@ -26,7 +26,8 @@ type side struct {
 	conn   *wire.Conn
 	ctx    context.Context // carries the migration span
 	span   trace.Span
-	result *Result
+	id     ID
+	result *model.Side
 	phase  schema.Phase // the phase running now, for progress and errors
 }
 
@@ -36,7 +37,7 @@ func (s *side) now() int64 {
 }
 
 // phaseFunc runs one phase, filling in the record's transfer counts.
-type phaseFunc func(ctx context.Context, rec *PhaseRecord) error
+type phaseFunc func(ctx context.Context, rec *model.PhaseTiming) error
 
 // runPhases runs each phase this side runs, in protocol order (the order
 // of schema.Phases), stopping at the first failure.
@@ -57,36 +58,24 @@ func (s *side) runPhases(steps map[schema.Phase]phaseFunc) error {
 }
 
 // run times one phase: a span, the probe pair, a duration metric and a
-// PhaseRecord. fn fills in the record's transfer counts. A failure is
-// wrapped in an *Error naming the phase.
+// model.PhaseTiming. fn fills in the record's transfer counts. A failure
+// is wrapped in an *Error naming the phase.
 func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	s.phase = p
 	s.progress(Progress{Phase: p})
 	begin := s.now()
 	probes.PhaseBegin(s.role, p, begin)
 	ctx, span := s.cfg.Tracer.Start(s.ctx, schema.PhaseSpanName(p), trace.WithAttributes(
-		tracing.PhaseSpanAttributes(s.result.ID.String(), s.role, p, begin)...))
-	rec := PhaseRecord{Phase: p, BeginNs: begin}
+		spancodec.PhaseStartAttributes(s.result.ID, s.role, p, begin)...))
+	rec := model.PhaseTiming{Phase: p, BeginNs: begin, Paused: p == schema.PhaseRamPushPostPause}
 	err := fn(ctx, &rec)
 	rec.EndNs = s.now()
-	rec.Failed = err != nil
 	probes.PhaseEnd(s.role, p, rec.EndNs, err != nil)
-
-	attrs := []attribute.KeyValue{tracing.PhaseEnd(rec.EndNs)}
-	if isRAMPhase(p) {
-		attrs = append(attrs,
-			attribute.Int64(schema.AttrRAMBytes, int64(rec.Bytes)),
-			attribute.Int64(schema.AttrRAMPages, int64(rec.Pages)),
-			attribute.Int64(schema.AttrRAMZeroPages, int64(rec.ZeroPages)),
-			attribute.Int64(schema.AttrRAMRounds, int64(rec.Rounds)),
-			attribute.Bool(schema.AttrRAMPaused, p == schema.PhaseRamPushPostPause),
-		)
-	}
-	span.SetAttributes(attrs...)
 	if err != nil {
-		span.SetAttributes(attribute.String(schema.AttrError, err.Error()))
+		rec.Failed, rec.Error = true, err.Error()
 		span.SetStatus(codes.Error, err.Error())
 	}
+	span.SetAttributes(spancodec.PhaseEndAttributes(rec)...)
 	span.End()
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.PhaseDone(ctx, s.role, p, rec.Duration(), err != nil)
@@ -102,15 +91,11 @@ func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	return nil
 }
 
-func isRAMPhase(p schema.Phase) bool {
-	return p == schema.PhaseRamPushPrePause || p == schema.PhaseRamPushPostPause || p == schema.PhaseRamPull
-}
-
 func (s *side) progress(p Progress) {
 	if s.cfg.Progress == nil {
 		return
 	}
-	p.ID, p.Role = s.result.ID, s.role
+	p.ID, p.Role = s.id, s.role
 	if p.Phase == 0 {
 		p.Phase = s.phase
 	}
@@ -120,42 +105,43 @@ func (s *side) progress(p Progress) {
 	s.cfg.Progress(p)
 }
 
-// finish closes the migration span and records the outcome metric.
+// finish records the outcome in the side's model, closes the migration
+// span with it and records the outcome metric.
 func (s *side) finish(err error) {
-	s.result.End = time.Now()
-	s.result.Err = err
+	r := s.result
+	r.EndTime = time.Now()
 	if s.conn != nil {
-		s.result.BytesSent, s.result.BytesReceived = s.conn.BytesSent(), s.conn.BytesReceived()
+		r.BytesSent, r.BytesReceived = int64(s.conn.BytesSent()), int64(s.conn.BytesReceived())
 	}
-	result := schema.ResultSuccess
+	r.Result = schema.ResultSuccess
 	if err != nil {
-		result = schema.ResultFailure
-		attrs := []attribute.KeyValue{attribute.String(schema.AttrError, err.Error())}
+		r.Result, r.Error = schema.ResultFailure, err.Error()
 		if p, ok := FailedPhase(err); ok {
-			attrs = append(attrs, attribute.String(schema.AttrErrorPhase, p.String()))
+			r.ErrorPhase = p.String()
 		}
-		s.span.SetAttributes(attrs...)
 		s.span.SetStatus(codes.Error, err.Error())
 	}
-	s.span.SetAttributes(attribute.String(schema.AttrResult, result))
-	s.span.End()
+	s.span.SetAttributes(spancodec.RootEndAttributes(r)...)
+	s.span.End(trace.WithTimestamp(r.EndTime))
 	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.MigrationDone(s.ctx, s.role, result)
+		s.cfg.Metrics.MigrationDone(s.ctx, s.role, r.Result)
 	}
-	hi, lo := s.result.ID.Halves()
+	hi, lo := s.id.Halves()
 	probes.MigrationEnd(s.role, hi, lo, err != nil)
 }
 
-// start opens the migration span and fires the begin probe.
-func (s *side) start(ctx context.Context, name string, attrs ...attribute.KeyValue) {
+// start fills in the side's identity, opens the migration span and fires
+// the begin probe.
+func (s *side) start(ctx context.Context) {
 	s.cfg = s.cfg.withDefaults()
-	s.result.Start = time.Now()
-	attrs = append(attrs,
-		attribute.String(schema.AttrMigrationID, s.result.ID.String()),
-		attribute.String(schema.AttrRole, s.role.String()),
-		attribute.String(schema.AttrInstance, s.cfg.Name),
-	)
-	s.ctx, s.span = s.cfg.Tracer.Start(ctx, name, trace.WithAttributes(attrs...))
-	hi, lo := s.result.ID.Halves()
+	r := s.result
+	r.ID, r.Role, r.Instance = s.id.String(), s.role, s.cfg.Name
+	r.StartTime = time.Now()
+	s.ctx, s.span = s.cfg.Tracer.Start(ctx, schema.SpanMigration, trace.WithTimestamp(r.StartTime),
+		trace.WithAttributes(spancodec.RootStartAttributes(r)...))
+	if sc := s.span.SpanContext(); sc.IsValid() {
+		r.TraceID = sc.TraceID().String()
+	}
+	hi, lo := s.id.Halves()
 	probes.MigrationBegin(s.role, hi, lo)
 }

@@ -8,11 +8,10 @@ import (
 	"net"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -23,14 +22,10 @@ import (
 // On success the VM has been handed off and destroyed here. On failure
 // before the handoff the dirty bits taken are put back and the VM, if this
 // side paused it, resumes with its state intact.
-func RunSource(ctx context.Context, nc net.Conn, vm vmm.VM, id ID, cfg Config) (*Result, error) {
-	s := &side{cfg: cfg, role: schema.RoleSource, clock: clockOf(vm), result: &Result{ID: id, Role: schema.RoleSource}}
-	s.start(ctx, schema.SpanMigration,
-		attribute.String(schema.AttrPeer, nc.RemoteAddr().String()),
-		attribute.String(schema.AttrBackend, vm.Spec().Backend),
-		attribute.Int64(schema.AttrMemoryBytes, int64(vm.Spec().MemoryBytes)),
-	)
-	s.result.Peer = nc.RemoteAddr().String()
+func RunSource(ctx context.Context, nc net.Conn, vm vmm.VM, id ID, cfg Config) (*model.Side, error) {
+	s := &side{cfg: cfg, role: schema.RoleSource, clock: clockOf(vm), id: id, result: &model.Side{
+		Peer: nc.RemoteAddr().String(), Backend: vm.Spec().Backend, MemoryBytes: int64(vm.Spec().MemoryBytes)}}
+	s.start(ctx)
 	s.conn = wire.NewConn(nc, wire.WithIOTimeout(s.cfg.IOTimeout), wire.WithMaxBandwidth(s.cfg.MaxBandwidth))
 	defer s.conn.Close()
 
@@ -47,6 +42,8 @@ type source struct {
 	*side
 	vm  vmm.VM
 	ram *ramSender
+	// rounds is the number of pre-copy rounds sent before the pause.
+	rounds int
 
 	paused    bool
 	handedOff bool
@@ -81,17 +78,19 @@ func (s *source) run() error {
 	})
 }
 
-func (s *source) sync(ctx context.Context, _ *PhaseRecord) error {
-	if _, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions); err != nil {
+func (s *source) sync(ctx context.Context, _ *model.PhaseTiming) error {
+	version, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions)
+	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
 	}
+	s.result.ProtocolVersion = int64(version)
 	spec, err := json.Marshal(s.vm.Spec())
 	if err != nil {
 		return fmt.Errorf("encoding the instance spec: %w", err)
 	}
 	traceparent, tracestate := tracing.Inject(s.ctx)
 	if err := s.conn.Send(ctx, &wire.Sync{
-		MigrationID: s.result.ID, TraceParent: traceparent, TraceState: tracestate,
+		MigrationID: s.id, TraceParent: traceparent, TraceState: tracestate,
 		SourceName: s.cfg.Name, Spec: spec,
 	}); err != nil {
 		return err
@@ -119,20 +118,20 @@ func (s *source) sync(ctx context.Context, _ *PhaseRecord) error {
 	}
 }
 
-func (s *source) ramPushPrePause(ctx context.Context, rec *PhaseRecord) error {
+func (s *source) ramPushPrePause(ctx context.Context, rec *model.PhaseTiming) error {
 	pending, err := s.ram.precopy(ctx, spanFrom(ctx), rec)
 	if err != nil {
 		return err
 	}
 	s.pending = pending
-	s.result.Rounds = rec.Rounds
+	s.rounds = int(rec.Rounds)
 	if m := s.cfg.Metrics; m != nil {
-		m.PrecopyRounds(ctx, s.role, rec.Rounds)
+		m.PrecopyRounds(ctx, s.role, s.rounds)
 	}
 	return nil
 }
 
-func (s *source) pause(ctx context.Context, _ *PhaseRecord) error {
+func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 	if err := s.vm.Pause(ctx); err != nil {
 		return fmt.Errorf("pausing the VM: %w", err)
 	}
@@ -152,21 +151,22 @@ func (s *source) pause(ctx context.Context, _ *PhaseRecord) error {
 	return nil
 }
 
-func (s *source) ramPushPostPause(ctx context.Context, rec *PhaseRecord) error {
+func (s *source) ramPushPostPause(ctx context.Context, rec *model.PhaseTiming) error {
 	last := newBitmap(s.ram.pages)
 	if err := s.ram.takeDirty(last); err != nil {
 		return err
 	}
 	s.pending.or(last)
-	st, err := s.ram.sendRound(ctx, s.result.Rounds, true, s.pending)
+	st, err := s.ram.sendRound(ctx, s.rounds, true, s.pending)
 	if err != nil {
 		return err
 	}
-	rec.Pages, rec.ZeroPages, rec.Bytes, rec.Rounds = st.pages, st.zeroPages, st.bytes, 1
+	st.addTo(rec)
+	rec.Rounds = 1
 	return nil
 }
 
-func (s *source) timeData(ctx context.Context, _ *PhaseRecord) error {
+func (s *source) timeData(ctx context.Context, _ *model.PhaseTiming) error {
 	td, err := s.vm.ReadTimeData(ctx)
 	if err != nil {
 		return fmt.Errorf("reading time data: %w", err)
@@ -178,7 +178,7 @@ func (s *source) timeData(ctx context.Context, _ *PhaseRecord) error {
 	return err
 }
 
-func (s *source) deviceState(ctx context.Context, _ *PhaseRecord) error {
+func (s *source) deviceState(ctx context.Context, _ *model.PhaseTiming) error {
 	devs, err := s.vm.ExportDevices(ctx)
 	if err != nil {
 		return fmt.Errorf("exporting device state: %w", err)
@@ -191,7 +191,7 @@ func (s *source) deviceState(ctx context.Context, _ *PhaseRecord) error {
 	return err
 }
 
-func (s *source) ramPull(ctx context.Context, rec *PhaseRecord) error {
+func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 	req, err := wire.Expect[*wire.PullRequest](ctx, s.conn)
 	if err != nil {
 		return err
@@ -213,20 +213,21 @@ func (s *source) ramPull(ctx context.Context, rec *PhaseRecord) error {
 	if err != nil {
 		return err
 	}
-	rec.Pages, rec.ZeroPages, rec.Bytes = st.pages, st.zeroPages, st.bytes
+	st.addTo(rec)
 	return s.conn.Send(ctx, &wire.PullEnd{})
 }
 
-func (s *source) serverState(ctx context.Context, _ *PhaseRecord) error {
+func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	peer, err := wire.Expect[*wire.ServerState](ctx, s.conn)
 	if err != nil {
 		return err
 	}
 	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
+	s.result.PeerName = peer.Name
 	return s.conn.Send(ctx, &wire.ServerState{Name: s.cfg.Name, Address: s.cfg.Address})
 }
 
-func (s *source) finishPhase(ctx context.Context, _ *PhaseRecord) error {
+func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	// An all-zero checksum tells the destination none was taken.
 	var checksum [32]byte
 	if s.hashes != nil {
@@ -251,7 +252,7 @@ func (s *source) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 		HandoffWall:    wallNs(wall),
 	}
 	for _, p := range s.result.Phases {
-		fin.Phases = append(fin.Phases, wire.PhaseTiming{Phase: uint8(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: p.Bytes, Pages: p.Pages})
+		fin.Phases = append(fin.Phases, wire.PhaseTiming{Phase: uint8(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: uint64(p.Bytes), Pages: uint64(p.Pages)})
 	}
 	if err := s.conn.Send(ctx, fin); err != nil {
 		return err
@@ -268,10 +269,9 @@ func (s *source) finishPhase(ctx context.Context, _ *PhaseRecord) error {
 		// here could run the guest twice, so the VM stays paused.
 		s.cfg.Logger.Error("handoff write failed after commit; the VM stays paused here", "err", err)
 	}
-	s.result.Downtime = time.Duration(s.now() - s.pauseHrt)
-	s.span.SetAttributes(attribute.Int64(schema.AttrDowntimeNs, s.result.Downtime.Nanoseconds()))
+	s.result.DowntimeNs = s.now() - s.pauseHrt
 	if m := s.cfg.Metrics; m != nil {
-		m.Downtime(ctx, s.result.Downtime)
+		m.Downtime(ctx, time.Duration(s.result.DowntimeNs))
 	}
 	if err := s.vm.Destroy(); err != nil {
 		s.cfg.Logger.Warn("destroying the migrated-out VM", "err", err)

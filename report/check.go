@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -63,10 +64,10 @@ type CheckResult struct {
 	Role        schema.Role `json:"-"`
 	// Skipped explains why nothing was checked (e.g. the migration failed
 	// before its time data was imported); Findings is then empty.
-	Skipped    string      `json:"skipped,omitempty"`
-	Findings   []Finding   `json:"findings"`
-	Continuity *Continuity `json:"continuity,omitempty"`
-	Checked    int         `json:"rules_checked"`
+	Skipped    string            `json:"skipped,omitempty"`
+	Findings   []Finding         `json:"findings"`
+	Continuity *model.Continuity `json:"continuity,omitempty"`
+	Checked    int               `json:"rules_checked"`
 }
 
 // OK reports whether no finding is a violation.
@@ -105,7 +106,7 @@ func TSCTicks(ns uint64, freqHz uint64) (uint64, bool) {
 // and reports its clock offset and the guest continuity result. It
 // recomputes every derived value from the recorded inputs; it does not
 // call the code that made the adjustment.
-func Check(m Migration) CheckResult {
+func Check(m model.Side) CheckResult {
 	r := CheckResult{MigrationID: m.ID, Role: m.Role, Continuity: m.Continuity}
 	c := checker{res: &r}
 	if m.Role != schema.RoleDestination {
@@ -205,7 +206,7 @@ func (c checker) eqUint(rule, msg string, want, got uint64) {
 	}
 }
 
-func (c checker) continuity(k *Continuity) {
+func (c checker) continuity(k *model.Continuity) {
 	if k == nil {
 		return
 	}

@@ -7,11 +7,12 @@ import (
 
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
-func stage(m *report.Migration, s schema.Stage) *report.StageValues {
-	return &m.Stages[report.StageIndex(s)]
+func stage(m *model.Side, s schema.Stage) *model.StageValues {
+	return &m.Stages[model.StageIndex(s)]
 }
 
 func TestCheckSeedIsClean(t *testing.T) {
@@ -30,36 +31,36 @@ func TestCheckDoctored(t *testing.T) {
 	honouredFalse := false
 	tests := []struct {
 		name     string
-		doctor   func(m *report.Migration)
+		doctor   func(m *model.Side)
 		rule     string
 		severity report.Severity
 	}{
-		{"tsc delta off by one", func(m *report.Migration) {
+		{"tsc delta off by one", func(m *model.Side) {
 			u := stage(m, schema.StageUserspace)
 			u.GuestTSCDelta++
 			u.GuestTSC++
 			k := stage(m, schema.StageKernel)
 			k.GuestTSC++
 		}, report.RuleTSCDelta, report.SeverityViolation},
-		{"boot_hrtime forgot delta", func(m *report.Migration) {
+		{"boot_hrtime forgot delta", func(m *model.Side) {
 			u := stage(m, schema.StageUserspace)
 			u.BootHrtime += reporttest.SeedMigrateDeltaNs
 			u.BootHrtimeDelta += reporttest.SeedMigrateDeltaNs
 			k := stage(m, schema.StageKernel)
 			k.BootHrtime = u.BootHrtime
 		}, report.RuleBootHrtime, report.SeverityViolation},
-		{"kernel row TSC not previous plus adjustment", func(m *report.Migration) {
+		{"kernel row TSC not previous plus adjustment", func(m *model.Side) {
 			stage(m, schema.StageKernel).GuestTSC += 7
 		}, report.RuleRowTSC, report.SeverityViolation},
-		{"userspace boot delta misrecorded", func(m *report.Migration) {
+		{"userspace boot delta misrecorded", func(m *model.Side) {
 			stage(m, schema.StageUserspace).BootHrtimeDelta = 0
 		}, report.RuleRowBootHrtime, report.SeverityViolation},
-		{"kernel changed boot_hrtime", func(m *report.Migration) {
+		{"kernel changed boot_hrtime", func(m *model.Side) {
 			k := stage(m, schema.StageKernel)
 			k.BootHrtime += 1000
 			k.BootHrtimeDelta += 1000
 		}, report.RuleKernelBoot, report.SeverityViolation},
-		{"uptime misrecorded", func(m *report.Migration) {
+		{"uptime misrecorded", func(m *model.Side) {
 			for _, s := range schema.Stages {
 				stage(m, s).GuestUptimeNs += 5
 			}
@@ -68,28 +69,28 @@ func TestCheckDoctored(t *testing.T) {
 			u.BootHrtimeDelta -= 5
 			stage(m, schema.StageKernel).BootHrtime -= 5
 		}, report.RuleUptime, report.SeverityViolation},
-		{"kernel changed the frequency", func(m *report.Migration) {
+		{"kernel changed the frequency", func(m *model.Side) {
 			stage(m, schema.StageKernel).GuestFreq++
 		}, report.RuleGuestFreq, report.SeverityViolation},
-		{"Migration row duration is not the delta", func(m *report.Migration) {
+		{"Migration row duration is not the delta", func(m *model.Side) {
 			stage(m, schema.StageMigration).DurationNs += 1000
 		}, report.RuleMigrationRow, report.SeverityViolation},
-		{"negative delta clamped", func(m *report.Migration) {
+		{"negative delta clamped", func(m *model.Side) {
 			stage(m, schema.StageMigration).MigrateDeltaNegative = true
 			stage(m, schema.StageUserspace).MigrateDeltaNegative = true
 		}, report.RuleNegativeDelta, report.SeverityViolation},
-		{"clock offset beyond bound", func(m *report.Migration) {
+		{"clock offset beyond bound", func(m *model.Side) {
 			m.ClockOffset.OffsetNs = -250000
 		}, report.RuleClockOffset, report.SeverityViolation},
-		{"clock offset beyond bound but corrected", func(m *report.Migration) {
+		{"clock offset beyond bound but corrected", func(m *model.Side) {
 			m.ClockOffset.OffsetNs, m.ClockOffset.SkewCorrected = 250000, true
 		}, report.RuleClockOffset, report.SeverityNote},
-		{"TSC went backwards", func(m *report.Migration) { m.Continuity.TSCMonotonic = false }, report.RuleTSCMonotonic, report.SeverityViolation},
-		{"memory checksum", func(m *report.Migration) { m.Continuity.MemoryChecksumOK = false }, report.RuleMemoryChecksum, report.SeverityViolation},
-		{"device state", func(m *report.Migration) { m.Continuity.DeviceStateMatches = false }, report.RuleDeviceState, report.SeverityViolation},
-		{"TSC offset not honoured", func(m *report.Migration) { m.Continuity.TSCOffsetHonoured = &honouredFalse }, report.RuleTSCOffsetIgnored, report.SeverityNote},
-		{"missing kernel stage", func(m *report.Migration) { *stage(m, schema.StageKernel) = report.StageValues{} }, report.RuleTimeData, report.SeverityViolation},
-		{"TSC adjustment overflows", func(m *report.Migration) {
+		{"TSC went backwards", func(m *model.Side) { m.Continuity.TSCMonotonic = false }, report.RuleTSCMonotonic, report.SeverityViolation},
+		{"memory checksum", func(m *model.Side) { m.Continuity.MemoryChecksumOK = false }, report.RuleMemoryChecksum, report.SeverityViolation},
+		{"device state", func(m *model.Side) { m.Continuity.DeviceStateMatches = false }, report.RuleDeviceState, report.SeverityViolation},
+		{"TSC offset not honoured", func(m *model.Side) { m.Continuity.TSCOffsetHonoured = &honouredFalse }, report.RuleTSCOffsetIgnored, report.SeverityNote},
+		{"missing kernel stage", func(m *model.Side) { *stage(m, schema.StageKernel) = model.StageValues{} }, report.RuleTimeData, report.SeverityViolation},
+		{"TSC adjustment overflows", func(m *model.Side) {
 			for _, s := range schema.Stages {
 				stage(m, s).GuestFreq = math.MaxUint64
 				stage(m, s).MigrateDeltaNs = 1e12
@@ -128,7 +129,7 @@ func TestCheckSkips(t *testing.T) {
 		t.Errorf("source side not skipped: %+v", r)
 	}
 	m := reporttest.SeedDestination()
-	m.Stages = [3]report.StageValues{}
+	m.Stages = [3]model.StageValues{}
 	m.Result, m.ErrorPhase = schema.ResultFailure, "RamPushPrePause"
 	r := report.Check(m)
 	if !r.OK() || !strings.Contains(r.Skipped, "RamPushPrePause") {

@@ -5,16 +5,17 @@ import (
 
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
 func ExampleCheck() {
 	m := reporttest.SeedDestination()
 	// Doctor the trace: the userspace stage claims one tick too many.
-	u := &m.Stages[report.StageIndex(schema.StageUserspace)]
+	u := &m.Stages[model.StageIndex(schema.StageUserspace)]
 	u.GuestTSCDelta++
 	u.GuestTSC++
-	m.Stages[report.StageIndex(schema.StageKernel)].GuestTSC++
+	m.Stages[model.StageIndex(schema.StageKernel)].GuestTSC++
 
 	r := report.Check(m)
 	for _, f := range r.Violations() {
@@ -37,7 +38,7 @@ func ExampleSummarize() {
 }
 
 func ExampleSelect() {
-	all := append([]report.Migration{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(2, 3)...)
+	all := append([]model.Side{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(2, 3)...)
 	ms, err := report.Select(all, report.Selection{MigrationID: reporttest.SeedMigrationID, Role: schema.RoleDestination})
 	fmt.Println(len(ms), ms[0].Role, err)
 	_, err = report.Select(all, report.Selection{MigrationID: "nope"})

@@ -3,9 +3,9 @@ package report
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -29,7 +29,7 @@ type Selection struct {
 }
 
 // Matches reports whether m is selected.
-func (s Selection) Matches(m *Migration) bool {
+func (s Selection) Matches(m *model.Side) bool {
 	return (s.MigrationID == "" || strings.EqualFold(s.MigrationID, m.ID)) &&
 		(s.Role == 0 || s.Role == m.Role)
 }
@@ -37,11 +37,11 @@ func (s Selection) Matches(m *Migration) bool {
 // Select returns the selected migrations in start order (ties by id, then
 // source before destination). It fails when nothing is selected, naming
 // the ids that were present when the selected one is not.
-func Select(all []Migration, sel Selection) ([]Migration, error) {
+func Select(all []model.Side, sel Selection) ([]model.Side, error) {
 	if len(all) == 0 {
 		return nil, ErrNoMigrations
 	}
-	var out []Migration
+	var out []model.Side
 	idSeen := false
 	for i := range all {
 		if sel.MigrationID == "" || strings.EqualFold(sel.MigrationID, all[i].ID) {
@@ -57,27 +57,13 @@ func Select(all []Migration, sel Selection) ([]Migration, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: no %s side of migration %s in the input", ErrMigrationNotFound, sel.Role, sel.MigrationID)
 	}
-	SortByStart(out)
+	model.SortByStart(out)
 	return out, nil
-}
-
-// SortByStart orders migrations by start time, then id, then role (a
-// total order for distinct sides, so no stable sort is needed).
-func SortByStart(ms []Migration) {
-	slices.SortFunc(ms, func(a, b Migration) int {
-		if c := a.StartTime.Compare(b.StartTime); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.ID, b.ID); c != 0 {
-			return c
-		}
-		return int(a.Role) - int(b.Role)
-	})
 }
 
 // RequirePhases fails with ErrNoPhases naming the first side that has no
 // phase spans.
-func RequirePhases(ms []Migration) error {
+func RequirePhases(ms []model.Side) error {
 	for i := range ms {
 		if len(ms[i].Phases) == 0 {
 			return fmt.Errorf("migration %s %s: %w (only its root span is in the input)", ms[i].ID, ms[i].Role, ErrNoPhases)
@@ -86,7 +72,7 @@ func RequirePhases(ms []Migration) error {
 	return nil
 }
 
-func listIDs(all []Migration) string {
+func listIDs(all []model.Side) string {
 	var ids []string
 	seen := make(map[string]bool)
 	for i := range all {

@@ -3,6 +3,7 @@ package report
 import (
 	"slices"
 
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -64,7 +65,7 @@ type Summary struct {
 
 // Summarize aggregates phase durations, RAM volumes, downtime and blackout
 // over many migrations.
-func Summarize(ms []Migration) Summary {
+func Summarize(ms []model.Side) Summary {
 	type acc struct {
 		durations    []int64
 		failed       int

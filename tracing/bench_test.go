@@ -9,7 +9,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // BenchmarkPhase measures what the protocol pays per phase: one phase span
@@ -43,8 +45,8 @@ func BenchmarkPhase(b *testing.B) {
 				p := schema.Phases[i%len(schema.Phases)]
 				begin := int64(i)
 				_, span := tracer.Start(ctx, schema.PhaseSpanName(p),
-					trace.WithAttributes(PhaseSpanAttributes("3f2a9c1e-0000-4000-8000-000000000000", schema.RoleSource, p, begin)...))
-				span.SetAttributes(PhaseEnd(begin + 1000))
+					trace.WithAttributes(spancodec.PhaseStartAttributes("3f2a9c1e-0000-4000-8000-000000000000", schema.RoleSource, p, begin)...))
+				span.SetAttributes(spancodec.PhaseEndAttributes(model.PhaseTiming{Phase: p, BeginNs: begin, EndNs: begin + 1000})...)
 				span.End()
 				in.PhaseDone(ctx, schema.RoleSource, p, time.Microsecond, false)
 			}

@@ -14,9 +14,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // Set up telemetry with a trace file, record a phase, shut down, and read
@@ -36,8 +37,8 @@ func ExampleSetup() {
 	}
 	ctx, root := tel.Tracer().Start(ctx, schema.SpanMigration)
 	_, phase := tel.Tracer().Start(ctx, schema.PhaseSpanName(schema.PhaseSync),
-		trace.WithAttributes(tracing.PhaseSpanAttributes("example-id", schema.RoleSource, schema.PhaseSync, 100)...))
-	phase.SetAttributes(tracing.PhaseEnd(250))
+		trace.WithAttributes(spancodec.PhaseStartAttributes("example-id", schema.RoleSource, schema.PhaseSync, 100)...))
+	phase.SetAttributes(spancodec.PhaseEndAttributes(model.PhaseTiming{Phase: schema.PhaseSync, BeginNs: 100, EndNs: 250})...)
 	phase.End()
 	tel.Instruments().PhaseDone(ctx, schema.RoleSource, schema.PhaseSync, 150*time.Nanosecond, false)
 	root.End()
@@ -81,34 +82,6 @@ func ExampleNewFileExporter() {
 	}
 	fmt.Println(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
 	// Output: TimeData
-}
-
-// The attributes of the Migration stage event, for the seed migration.
-func ExampleStageEventAttributes() {
-	src := timedata.Data{
-		GuestFreq: 2649958945, GuestTSC: 2330632597459, Hrtime: 18028032305249,
-		Wallclock: timedata.Wallclock{Sec: 1683850713, Nsec: 581965192}, BootHrtime: 17148534696948,
-	}
-	_, adj, err := timedata.Adjust(src, 18018796793122, timedata.Wallclock{Sec: 1683850713, Nsec: 582072774})
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, kv := range tracing.StageEventAttributes(schema.StageMigration, src, adj.MigrateDelta, 0, 0, adj, 0) {
-		fmt.Printf("%s = %s\n", kv.Key, kv.Value.Emit())
-	}
-	// Output:
-	// migration.time.stage = migration
-	// migration.time.guest_freq_hz = 2649958945
-	// migration.time.guest_tsc = 2330632597459
-	// migration.time.boot_hrtime = 17148534696948
-	// migration.time.hrtime = 18028032305249
-	// migration.time.wallclock = 1683850713.581965192
-	// migration.time.duration_ns = 107582
-	// migration.time.guest_tsc_delta = 0
-	// migration.time.boot_hrtime_delta = 0
-	// migration.time.guest_uptime_ns = 879497608301
-	// migration.time.migrate_delta_ns = 107582
-	// migration.time.migrate_delta_negative = false
 }
 
 // Carry trace context from the source to the destination so both sides

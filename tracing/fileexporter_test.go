@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // readTraceLines parses OTLP JSON Lines, failing the test on any bad line.
@@ -82,7 +83,7 @@ func allTypesAttributes() []attribute.KeyValue {
 		attribute.ByteSlice("t.bytes", []byte{0, 1, 0xff}),
 		attribute.Slice("t.mixed", attribute.StringValue("x"), attribute.Int64Value(7)),
 		attribute.Map("t.map", attribute.Bool("inner", false), attribute.Float64("f", 1.25)),
-		GuestTSC(schema.AttrGuestTSC, 18446744073709551615),
+		spancodec.Uint64(schema.AttrGuestTSC, 18446744073709551615),
 	}
 }
 

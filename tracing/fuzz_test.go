@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/migtrace/migtrace/tracing/spancodec"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
@@ -35,7 +36,7 @@ func FuzzFileExporterRoundTrip(f *testing.F) {
 			attribute.Float64("f", fl),
 			attribute.Bool("b", b),
 			attribute.StringSlice("ss", []string{str, name}),
-			Uint64("u", uint64(n)),
+			spancodec.Uint64("u", uint64(n)),
 		}
 		var buf bytes.Buffer
 		ended := recordSpans(t, NewFileExporter(&buf), resource.Empty(), func(tr trace.Tracer) {

@@ -13,8 +13,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/migtrace/migtrace/migrate/timedata"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 	"github.com/migtrace/migtrace/tracing/tracingtest"
 )
 
@@ -36,12 +37,18 @@ func emitMigrationTrace(t *testing.T, source, dest trace.Tracer) trace.TraceID {
 	dstCtx, dstRoot := dest.Start(Extract(context.Background(), traceparent, tracestate), schema.SpanMigration, at(time.Millisecond),
 		trace.WithAttributes(attribute.String(schema.AttrMigrationID, id), attribute.String(schema.AttrRole, schema.RoleDestination.String())))
 
-	dstNow, adj, err := timedata.Adjust(seedSource, 18018796793122, timedata.Wallclock{Sec: 1683850713, Nsec: 582072774})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel := dstNow
-	kernel.GuestTSC += 84400
+	// The seed migration's stages (propolis PR #359).
+	common := model.StageValues{Present: true, GuestFreq: 2649958945, GuestUptimeNs: 879497608301, MigrateDeltaNs: 107582}
+	migration, userspace, kernel := common, common, model.StageValues{}
+	migration.GuestTSC, migration.BootHrtime, migration.Hrtime = 2330632597459, 17148534696948, 18028032305249
+	migration.Wallclock, migration.DurationNs = "1683850713.581965192", 107582
+	userspace.GuestTSC, userspace.BootHrtime, userspace.Hrtime = 2330632882546, 17139299077239, 18018796793122
+	userspace.Wallclock, userspace.DurationNs = "1683850713.582072774", 22_000
+	userspace.GuestTSCDelta, userspace.BootHrtimeDelta = 285087, -9235619709
+	kernel = userspace
+	blackoutErr := int64(40_000)
+	kernel.GuestTSC, kernel.GuestTSCDelta, kernel.BootHrtimeDelta = userspace.GuestTSC+84400, 84400, 0
+	kernel.DurationNs, kernel.VMMLatencyNs = 18_000, 31_850
 
 	for side, ctx := range map[schema.Role]context.Context{schema.RoleSource: srcCtx, schema.RoleDestination: dstCtx} {
 		tr := source
@@ -54,33 +61,33 @@ func emitMigrationTrace(t *testing.T, source, dest trace.Tracer) trace.TraceID {
 			}
 			begin := mono + int64(i)*1_000_000
 			_, span := tr.Start(ctx, schema.PhaseSpanName(p), at(time.Duration(i+2)*time.Millisecond),
-				trace.WithAttributes(PhaseSpanAttributes(id, side, p, begin)...))
+				trace.WithAttributes(spancodec.PhaseStartAttributes(id, side, p, begin)...))
 			switch {
 			case p == schema.PhaseRamPushPrePause && side == schema.RoleSource:
 				for r := range 3 {
 					span.AddEvent(schema.EventPrecopyRound, at(time.Duration(i+2)*time.Millisecond+time.Duration(r)*time.Microsecond),
-						trace.WithAttributes(PrecopyRound{Round: r, Pages: 100 >> r, Bytes: 4096 * (100 >> r), WireBytes: 4200 * (100 >> r),
-							DirtyPages: 50 >> r, Duration: 300 * time.Microsecond}.Attributes()...))
+						trace.WithAttributes(spancodec.RoundAttributes(model.PrecopyRound{Round: int64(r), Pages: 100 >> r, Bytes: 4096 * (100 >> r),
+							WireBytes: 4200 * (100 >> r), DirtyPages: 50 >> r, RoundNs: 300_000})...))
 				}
 			case p == schema.PhaseSync && side == schema.RoleDestination:
 				span.AddEvent(schema.EventClockOffset, at(time.Duration(i+2)*time.Millisecond),
-					trace.WithAttributes(ClockOffsetAttributes(-120*time.Microsecond, 40*time.Microsecond, 80*time.Microsecond, 8, false)...))
+					trace.WithAttributes(spancodec.ClockOffsetAttributes(model.ClockOffset{OffsetNs: -120_000, ErrorNs: 40_000, RTTNs: 80_000, Samples: 8})...))
 			case p == schema.PhaseTimeData && side == schema.RoleDestination:
 				stageAt := at(time.Duration(i+2) * time.Millisecond)
 				span.AddEvent(schema.EventTimeDataStage, stageAt, trace.WithAttributes(
-					StageEventAttributes(schema.StageMigration, seedSource, adj.MigrateDelta, 0, 0, adj, 0)...))
+					spancodec.StageAttributes(schema.StageMigration, migration)...))
 				span.AddEvent(schema.EventTimeDataStage, stageAt, trace.WithAttributes(
-					StageEventAttributes(schema.StageUserspace, dstNow, 22_000, adj.GuestTSCDelta, adj.BootHrtimeDelta, adj, 0)...))
+					spancodec.StageAttributes(schema.StageUserspace, userspace)...))
 				span.AddEvent(schema.EventTimeDataStage, stageAt, trace.WithAttributes(
-					StageEventAttributes(schema.StageKernel, kernel, 18_000, 84400, 0, adj, 31_850)...))
+					spancodec.StageAttributes(schema.StageKernel, kernel)...))
 			case p == schema.PhaseFinish && side == schema.RoleDestination:
 				span.AddEvent(schema.EventBlackout, at(time.Duration(i+2)*time.Millisecond),
-					trace.WithAttributes(BlackoutAttributes(45*time.Millisecond, 40*time.Microsecond)...))
+					trace.WithAttributes(spancodec.BlackoutAttributes(model.Blackout{Ns: 45_000_000, ErrorNs: &blackoutErr})...))
 			case p == schema.PhaseDeviceState && side == schema.RoleSource:
 				span.SetStatus(codes.Error, "device state rejected")
 				span.SetAttributes(attribute.String(schema.AttrError, "device state rejected"))
 			}
-			span.SetAttributes(PhaseEnd(begin + 900_000))
+			span.SetAttributes(spancodec.PhaseEndAttributes(model.PhaseTiming{Phase: p, EndNs: begin + 900_000})...)
 			span.End(trace.WithTimestamp(base.Add(time.Duration(i+3) * time.Millisecond)))
 		}
 	}

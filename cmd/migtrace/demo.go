@@ -15,6 +15,8 @@ import (
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/model"
+	"github.com/migtrace/migtrace/tracing/schema"
 )
 
 func newDemoCommand() *cobra.Command {
@@ -129,11 +131,13 @@ Jaeger.`,
 			if err := printMigrationTables(out, ms, format); err != nil {
 				return err
 			}
-			if m := st.Migration; m.Result != "success" {
+			if m := st.Migration; m.Result != schema.ResultSuccess {
 				return fmt.Errorf("%s", m.Error)
 			}
-			if d := st.Migration.Detail; d != nil && d.TSCContinuity != nil {
-				fmt.Fprintln(out, d.TSCContinuity.String())
+			if d := st.Migration.Detail; d != nil {
+				if line := render.TSCContinuityLine(d.Continuity); line != "" {
+					fmt.Fprintln(out, line)
+				}
 			}
 			fmt.Fprintf(tel.stderr(cmd), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
 			return nil
@@ -149,7 +153,7 @@ Jaeger.`,
 }
 
 // readMigration reads both sides of migration id back from a trace file.
-func readMigration(ctx context.Context, path, id string) ([]report.Migration, error) {
+func readMigration(ctx context.Context, path, id string) ([]model.Side, error) {
 	r := otlpread.New()
 	if err := r.ReadFile(ctx, path); err != nil {
 		return nil, err

@@ -116,7 +116,7 @@ func TestKillDestinationMidRAMPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	if final.State != server.StateRunning || final.Migration == nil || final.Migration.Result != schema.ResultSuccess ||
-		final.Migration.Detail == nil || !final.Migration.Detail.Verified {
+		final.Migration.Detail == nil || !final.Migration.Detail.Verified() {
 		t.Errorf("second destination: %+v %+v", final, final.Migration)
 	}
 	if st, _ := instanceStatus(src); st.State != server.StateMigrated {

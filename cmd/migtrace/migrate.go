@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migtrace/migtrace/migrate/server"
-	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -121,17 +121,17 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				return err
 			}
 			m := st.Migration
-			if m.Detail != nil {
-				m.Detail.Role = schema.RoleDestination
-				ms := report.FromResult(m.Detail)
-				// The destination only has the source's timings up to the
-				// Finish message; the source's own record is complete.
+			if d := m.Detail; d != nil {
+				// The source's own record is complete; what the
+				// destination holds of it stops at the Finish message.
+				ms := []model.Side{*d}
 				src := &apiClient{hc: hc, scheme: scheme, addr: from}
 				var srcSt server.InstanceStatus
 				if err := src.do(ctx, http.MethodGet, "/v1/instance", nil, &srcSt); err == nil &&
 					srcSt.Migration != nil && srcSt.Migration.ID == started.ID && srcSt.Migration.Detail != nil {
-					srcSt.Migration.Detail.Role = schema.RoleSource
-					ms = append(report.FromResult(srcSt.Migration.Detail), withoutRole(ms, schema.RoleSource)...)
+					ms = []model.Side{*srcSt.Migration.Detail, *d}
+				} else if len(d.SourcePhases) > 0 {
+					ms = []model.Side{model.PeerSource(d, nil), *d}
 				}
 				if err := printMigrationTables(cmd.OutOrStdout(), ms, format); err != nil {
 					return err
@@ -154,16 +154,6 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 
 // tableFormats are the formats of the tables migrate and demo print.
 var tableFormats = []render.Format{render.FormatDTrace, render.FormatTable, render.FormatJSON}
-
-func withoutRole(ms []report.Migration, r schema.Role) []report.Migration {
-	var out []report.Migration
-	for _, m := range ms {
-		if m.Role != r {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // followMigration polls the destination until migration id ends, showing
 // progress on w.
@@ -232,14 +222,14 @@ func followMigration(ctx context.Context, dst *apiClient, id string, w io.Writer
 
 // printMigrationTables prints each side's phase table, then the
 // destination's adjustment table.
-func printMigrationTables(w io.Writer, ms []report.Migration, f render.Format) error {
+func printMigrationTables(w io.Writer, ms []model.Side, f render.Format) error {
 	if len(ms) == 0 {
 		return errors.New("no migration to print")
 	}
 	if err := render.Phases(w, ms, f); err != nil {
 		return err
 	}
-	var dst []report.Migration
+	var dst []model.Side
 	for _, m := range ms {
 		if m.Role == schema.RoleDestination && m.HasTimeData() {
 			dst = append(dst, m)
@@ -291,11 +281,15 @@ func newStatusCommand() *cobra.Command {
 					ew.printf("error:     %s\n", m.Error)
 				}
 				if d := m.Detail; d != nil && m.Result == schema.ResultSuccess {
-					if d.Blackout > 0 {
-						ew.printf("blackout:  %v (± %v)\n", d.Blackout, d.BlackoutError)
+					if b := d.Blackout; b != nil {
+						bound := "unknown"
+						if b.ErrorNs != nil {
+							bound = time.Duration(*b.ErrorNs).String()
+						}
+						ew.printf("blackout:  %v (± %s)\n", time.Duration(b.Ns), bound)
 					}
-					if d.Downtime > 0 {
-						ew.printf("downtime:  %v\n", d.Downtime)
+					if d.DowntimeNs > 0 {
+						ew.printf("downtime:  %v\n", time.Duration(d.DowntimeNs))
 					}
 				}
 			}

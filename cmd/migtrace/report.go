@@ -10,6 +10,7 @@ import (
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -106,7 +107,7 @@ func (in *reportInput) selection(defaultRole schema.Role, onlyRole schema.Role) 
 
 // load validates the input flags and reads every input into migrations,
 // then applies sel.
-func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []string, sel report.Selection) ([]report.Migration, error) {
+func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []string, sel report.Selection) ([]model.Side, error) {
 	if (in.jaegerURL == "") != (in.traceID == "") {
 		return nil, usageErrorf("--jaeger and --trace-id go together")
 	}
@@ -265,7 +266,7 @@ skipped unless named with --migration.` + reportInputHelp,
 	return cmd
 }
 
-func reportWithTimeData(ms []report.Migration) []report.Migration {
+func reportWithTimeData(ms []model.Side) []model.Side {
 	out := ms[:0]
 	for _, m := range ms {
 		if m.HasTimeData() {

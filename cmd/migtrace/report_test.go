@@ -14,6 +14,7 @@ import (
 
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -31,7 +32,7 @@ func runReport(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr st
 }
 
 // traceFile writes ms as an OTLP JSON Lines file and returns its path.
-func traceFile(t *testing.T, ms ...report.Migration) string {
+func traceFile(t *testing.T, ms ...model.Side) string {
 	t.Helper()
 	var buf bytes.Buffer
 	for _, m := range ms {
@@ -129,9 +130,9 @@ func TestReportCheck(t *testing.T) {
 	}
 
 	bad := reporttest.SeedDestination()
-	bad.Stages[report.StageIndex(schema.StageUserspace)].GuestTSCDelta += 2
-	bad.Stages[report.StageIndex(schema.StageUserspace)].GuestTSC += 2
-	bad.Stages[report.StageIndex(schema.StageKernel)].GuestTSC += 2
+	bad.Stages[model.StageIndex(schema.StageUserspace)].GuestTSCDelta += 2
+	bad.Stages[model.StageIndex(schema.StageUserspace)].GuestTSC += 2
+	bad.Stages[model.StageIndex(schema.StageKernel)].GuestTSC += 2
 	honoured := false
 	bad.Continuity.TSCOffsetHonoured = &honoured
 	out, stderr, code = runReport(t, nil, "report", "check", traceFile(t, bad))
@@ -230,8 +231,7 @@ func TestReportHelpAndCompletion(t *testing.T) {
 }
 
 func TestReportSourceFromDestinationRecord(t *testing.T) {
-	td := reporttest.Traces(reporttest.SeedDestination())
-	reporttest.AddSourceReport(td, reporttest.SeedSource())
+	td := reporttest.Traces(reporttest.WithSourceReport(reporttest.SeedDestination(), reporttest.SeedSource()))
 	var buf bytes.Buffer
 	if err := reporttest.WriteJSONL(&buf, td); err != nil {
 		t.Fatal(err)

@@ -18,9 +18,9 @@ import (
 
 	"github.com/migtrace/migtrace/probes/events"
 	"github.com/migtrace/migtrace/probes/uprobe"
-	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -187,7 +187,7 @@ func printTraceTable(w io.Writer, td ptrace.Traces, table traceTable, f render.F
 	if table == tracePhases {
 		return true, render.Phases(w, ms, f)
 	}
-	var dst []report.Migration
+	var dst []model.Side
 	for _, m := range ms {
 		if m.Role == schema.RoleDestination && m.HasTimeData() {
 			dst = append(dst, m)
@@ -200,7 +200,7 @@ func printTraceTable(w io.Writer, td ptrace.Traces, table traceTable, f render.F
 }
 
 // traceToReport reads trace data into report's model via OTLP JSON.
-func traceToReport(td ptrace.Traces) ([]report.Migration, error) {
+func traceToReport(td ptrace.Traces) ([]model.Side, error) {
 	var mar ptrace.JSONMarshaler
 	line, err := mar.MarshalTraces(td)
 	if err != nil {

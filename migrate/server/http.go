@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-
-	"go.opentelemetry.io/otel/propagation"
+	"time"
 
 	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -83,7 +83,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	vm := s.vm
 	s.state = StateMigratingOut
-	s.mig = &MigrationStatus{ID: id.String(), Role: schema.RoleSource.String(), Peer: r.RemoteAddr, Result: resultRunning}
+	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleSource.String(), Peer: r.RemoteAddr, Result: resultRunning}, nil
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -97,13 +97,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Join the destination's trace.
-	carrier := propagation.MapCarrier{}
-	for _, k := range []string{"traceparent", "tracestate"} {
-		if v := r.URL.Query().Get(k); v != "" {
-			carrier[k] = v
-		}
-	}
-	ctx := propagation.TraceContext{}.Extract(s.baseCtx, carrier)
+	q := r.URL.Query()
+	ctx := tracing.Extract(s.baseCtx, q.Get(tracing.HeaderTraceparent), q.Get(tracing.HeaderTracestate))
 	res, err := migrate.RunSource(ctx, nc, vm, id, s.migrationConfig(id))
 	s.flush()
 	s.mu.Lock()
@@ -115,5 +110,5 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.state, s.vm = StateMigrated, nil
-	s.log.Info("migrated out", "id", id, "downtime", res.Downtime)
+	s.log.Info("migrated out", "id", id, "downtime", time.Duration(res.DowntimeNs))
 }

@@ -12,12 +12,13 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -74,6 +75,9 @@ type Server struct {
 	state State
 	vm    vmm.VM
 	mig   *MigrationStatus
+	// migErr is mig's failure as an error value, for MigrateFrom's
+	// callers to match with errors.Is/As; mig.Error is its text.
+	migErr error
 }
 
 // New creates a server and, with cfg.Boot, boots its VM.
@@ -219,7 +223,7 @@ func (s *Server) StartMigration(source string) (migrate.ID, error) {
 		return id, fmt.Errorf("%w: cannot migrate in while %s", ErrBusy, state)
 	}
 	s.state = StateMigratingIn
-	s.mig = &MigrationStatus{ID: id.String(), Role: schema.RoleDestination.String(), Peer: source, Result: resultRunning}
+	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleDestination.String(), Peer: source, Result: resultRunning}, nil
 	s.mu.Unlock()
 
 	s.wg.Add(1)
@@ -231,7 +235,7 @@ func (s *Server) StartMigration(source string) (migrate.ID, error) {
 }
 
 // MigrateFrom pulls the VM from source and waits for the outcome.
-func (s *Server) MigrateFrom(ctx context.Context, source string) (*migrate.Result, error) {
+func (s *Server) MigrateFrom(ctx context.Context, source string) (*model.Side, error) {
 	id, err := s.StartMigration(source)
 	if err != nil {
 		return nil, err
@@ -240,15 +244,16 @@ func (s *Server) MigrateFrom(ctx context.Context, source string) (*migrate.Resul
 		s.mu.Lock()
 		m := s.mig
 		done := m != nil && m.ID == id.String() && m.Result != resultRunning
-		var res *migrate.Result
+		var res *model.Side
 		var errText string
+		var migErr error
 		if done {
-			res, errText = m.Detail, m.Error
+			res, errText, migErr = m.Detail, m.Error, s.migErr
 		}
 		s.mu.Unlock()
 		if done {
-			if res != nil && res.Err != nil {
-				return res, res.Err
+			if migErr != nil {
+				return res, migErr
 			}
 			if errText != "" {
 				return res, errors.New(errText)
@@ -266,10 +271,11 @@ func (s *Server) MigrateFrom(ctx context.Context, source string) (*migrate.Resul
 func (s *Server) runDestination(ctx context.Context, id migrate.ID, source string) {
 	dial := func(ctx context.Context) (net.Conn, error) {
 		q := url.Values{"id": {id.String()}}
-		carrier := propagation.MapCarrier{}
-		propagation.TraceContext{}.Inject(ctx, carrier)
-		for k, v := range carrier {
-			q.Set(k, v)
+		if tp, ts := tracing.Inject(ctx); tp != "" {
+			q.Set(tracing.HeaderTraceparent, tp)
+			if ts != "" {
+				q.Set(tracing.HeaderTracestate, ts)
+			}
 		}
 		return wire.Dial(ctx, source, s.cfg.ClientTLS, StreamPath+"?"+q.Encode())
 	}
@@ -284,15 +290,16 @@ func (s *Server) runDestination(ctx context.Context, id migrate.ID, source strin
 		return
 	}
 	s.vm, s.state = vm, StateRunning
-	s.log.Info("migration in succeeded", "id", id, "source", source, "blackout", res.Blackout)
+	s.log.Info("migration in succeeded", "id", id, "source", source, "blackout", time.Duration(res.Blackout.Ns))
 }
 
 // finishStatus records a migration's outcome; s.mu must be held.
-func (s *Server) finishStatus(res *migrate.Result, err error) {
+func (s *Server) finishStatus(res *model.Side, err error) {
 	if s.mig == nil {
 		return
 	}
 	s.mig.Detail = res
+	s.migErr = err
 	s.mig.Progress = nil
 	if err != nil {
 		s.mig.Result = schema.ResultFailure

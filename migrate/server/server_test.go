@@ -65,7 +65,7 @@ func TestMigrateBetweenServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Verified {
+	if !res.Verified() {
 		t.Errorf("migration not verified: %+v", res)
 	}
 	if st := src.Status(); st.State != StateMigrated || st.Migration.Result != schema.ResultSuccess || st.Migration.Role != "source" {

@@ -1,8 +1,6 @@
 package server
 
-import (
-	"github.com/migtrace/migtrace/migrate"
-)
+import "github.com/migtrace/migtrace/tracing/model"
 
 // State is an instance server's state, as GET /v1/instance reports it.
 type State string
@@ -44,7 +42,7 @@ type MigrationStatus struct {
 	// Progress is the latest progress report while running.
 	Progress *ProgressStatus `json:"progress,omitempty"`
 	// Detail is the side's full record once the migration ended.
-	Detail *migrate.Result `json:"detail,omitempty"`
+	Detail *model.Side `json:"detail,omitempty"`
 }
 
 // ProgressStatus is migrate.Progress in JSON form.

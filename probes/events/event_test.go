@@ -137,7 +137,11 @@ func TestBuilder(t *testing.T) {
 				if len(m.Unmatched) != 2 || m.Unmatched[0] != "Pause" || m.Unmatched[1] != "Finish" {
 					t.Errorf("Unmatched = %v", m.Unmatched)
 				}
-				root := m.Traces(0).ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+				spans := m.Traces(0).ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+				root := spans.At(spans.Len() - 1) // the root ends last, so it is written last
+				if root.Name() != schema.SpanMigration {
+					t.Fatalf("last span is %q, want the root", root.Name())
+				}
 				if v, _ := root.Attributes().Get(schema.AttrResult); v.Str() != schema.ResultFailure {
 					t.Errorf("root result %q", v.Str())
 				}

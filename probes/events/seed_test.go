@@ -14,9 +14,9 @@ import (
 	"github.com/migtrace/migtrace/probes/events"
 	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/probes/uprobe"
-	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -53,7 +53,7 @@ func build(t *testing.T, recs []uprobe.Record) []*events.Migration {
 }
 
 // readBack runs traces through report's OTLP reader, as `trace` does.
-func readBack(t *testing.T, tds ...ptrace.Traces) []report.Migration {
+func readBack(t *testing.T, tds ...ptrace.Traces) []model.Side {
 	t.Helper()
 	var buf bytes.Buffer
 	var mar ptrace.JSONMarshaler
@@ -110,7 +110,7 @@ func TestSeedTables(t *testing.T) {
 		t.Errorf("ID = %s, want %s", src.ID, probetest.SeedMigrationID)
 	}
 	read := readBack(t, src.Traces(0), dst.Traces(0))
-	var rsrc, rdst report.Migration
+	var rsrc, rdst model.Side
 	for _, m := range read {
 		if m.Role == schema.RoleSource {
 			rsrc = m
@@ -123,7 +123,7 @@ func TestSeedTables(t *testing.T) {
 	}
 
 	var phases bytes.Buffer
-	if err := render.Phases(&phases, []report.Migration{rsrc}, render.FormatDTrace); err != nil {
+	if err := render.Phases(&phases, []model.Side{rsrc}, render.FormatDTrace); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "source-phases.dtrace", phases.Bytes())
@@ -136,13 +136,13 @@ func TestSeedTables(t *testing.T) {
 	}
 
 	var dstPhases bytes.Buffer
-	if err := render.Phases(&dstPhases, []report.Migration{rdst}, render.FormatDTrace); err != nil {
+	if err := render.Phases(&dstPhases, []model.Side{rdst}, render.FormatDTrace); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "destination-phases.dtrace", dstPhases.Bytes())
 
 	var adj bytes.Buffer
-	if err := render.Adjustments(&adj, []report.Migration{rdst}, render.FormatDTrace); err != nil {
+	if err := render.Adjustments(&adj, []model.Side{rdst}, render.FormatDTrace); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "destination-adjustments.dtrace", adj.Bytes())

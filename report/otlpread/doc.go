@@ -1,4 +1,4 @@
-// Package otlpread reads migtrace's traces back into report.Migration
+// Package otlpread reads migtrace's traces back into model.Side
 // values: OTLP JSON Lines files (one TracesData / ExportTraceServiceRequest
 // object per line, as migtrace's --trace-file and the OpenTelemetry
 // Collector's file exporter write them) and Jaeger's /api/v3/traces API.

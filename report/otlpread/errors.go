@@ -3,6 +3,8 @@ package otlpread
 import (
 	"errors"
 	"fmt"
+
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // Errors wrapped by the reader; match them with errors.Is.
@@ -15,7 +17,7 @@ var (
 	ErrLineTooLong = errors.New("line too long")
 	// ErrBadAttribute: a migtrace span carries an attribute of the wrong
 	// type or an unparsable value.
-	ErrBadAttribute = errors.New("bad attribute")
+	ErrBadAttribute = spancodec.ErrBadAttribute
 	// ErrTraceNotFound: Jaeger does not know the trace id.
 	ErrTraceNotFound = errors.New("trace ID not found")
 	// ErrJaegerUnreachable: the Jaeger query service did not answer.

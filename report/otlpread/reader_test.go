@@ -19,10 +19,11 @@ import (
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
-func jsonl(t testing.TB, ms ...report.Migration) []byte {
+func jsonl(t testing.TB, ms ...model.Side) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	for _, m := range ms {
@@ -33,7 +34,7 @@ func jsonl(t testing.TB, ms ...report.Migration) []byte {
 	return buf.Bytes()
 }
 
-func read(t testing.TB, data []byte, opts ...otlpread.Option) ([]report.Migration, error) {
+func read(t testing.TB, data []byte, opts ...otlpread.Option) ([]model.Side, error) {
 	t.Helper()
 	r := otlpread.New(opts...)
 	if err := r.Read(context.Background(), bytes.NewReader(data), "trace.jsonl"); err != nil {
@@ -53,12 +54,12 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func testRoundTrip(t *testing.T, opts ...otlpread.Option) {
-	want := append([]report.Migration{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(30, 1)...)
+	want := append([]model.Side{reporttest.SeedSource(), reporttest.SeedDestination()}, reporttest.Fleet(30, 1)...)
 	got, err := read(t, jsonl(t, want...), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	report.SortByStart(want)
+	model.SortByStart(want)
 	if len(got) != len(want) {
 		t.Fatalf("read %d sides, want %d", len(got), len(want))
 	}
@@ -317,7 +318,7 @@ func FuzzRead(f *testing.F) {
 				}
 			}
 			report.Check(m)
-			report.Summarize([]report.Migration{m})
+			report.Summarize([]model.Side{m})
 		}
 	})
 }
@@ -327,8 +328,7 @@ func FuzzRead(f *testing.F) {
 // prefers the source's own spans when present.
 func TestSourceReportedByDestination(t *testing.T) {
 	src, dst := reporttest.Fleet(1, 4)[0], reporttest.Fleet(1, 4)[1]
-	dstOnly := reporttest.Traces(dst)
-	reporttest.AddSourceReport(dstOnly, src)
+	dstOnly := reporttest.Traces(reporttest.WithSourceReport(dst, src))
 	var buf bytes.Buffer
 	if err := reporttest.WriteJSONL(&buf, dstOnly); err != nil {
 		t.Fatal(err)
@@ -340,7 +340,7 @@ func TestSourceReportedByDestination(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("got %d sides, want the destination and the reported source", len(got))
 	}
-	var rebuilt report.Migration
+	var rebuilt model.Side
 	for _, m := range got {
 		if m.Role == schema.RoleSource {
 			rebuilt = m
@@ -358,7 +358,7 @@ func TestSourceReportedByDestination(t *testing.T) {
 
 	// With the source's own spans in the input, they win.
 	own := src
-	own.Phases = append([]report.PhaseTiming(nil), src.Phases...)
+	own.Phases = append([]model.PhaseTiming(nil), src.Phases...)
 	own.Phases[0].EndNs += 1000 // the source's view differs from the report
 	if err := reporttest.WriteJSONL(&buf, reporttest.Traces(own)); err != nil {
 		t.Fatal(err)

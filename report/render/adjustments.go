@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -44,7 +45,7 @@ type AdjustmentTable struct {
 // the frequency is the source's, the uptime the userspace stage's, and
 // TOTAL TIME the sum of the stage durations in ns / 1000. It fails,
 // wrapping report.ErrNoTimeData, when a stage is missing.
-func NewAdjustmentTable(m report.Migration) (AdjustmentTable, error) {
+func NewAdjustmentTable(m model.Side) (AdjustmentTable, error) {
 	var missing []string
 	for _, s := range schema.Stages {
 		if !m.Stage(s).Present {
@@ -75,7 +76,7 @@ func NewAdjustmentTable(m report.Migration) (AdjustmentTable, error) {
 // Adjustments writes the time-adjustments table of each migration (each
 // must be a destination with its time data). Formats: dtrace, table,
 // json, csv.
-func Adjustments(w io.Writer, ms []report.Migration, f Format) error {
+func Adjustments(w io.Writer, ms []model.Side, f Format) error {
 	switch f {
 	case FormatDTrace, FormatTable, FormatJSON, FormatCSV:
 	default:

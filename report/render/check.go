@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/model"
 )
 
 type checkJSON struct {
@@ -57,7 +58,7 @@ func writeCheckText(ew *errWriter, r report.CheckResult) {
 	}
 }
 
-func continuityText(c *report.Continuity) string {
+func continuityText(c *model.Continuity) string {
 	if c == nil {
 		return "not recorded"
 	}
@@ -81,4 +82,27 @@ func okText(what string, ok bool) string {
 		return what + " ok"
 	}
 	return what + " MISMATCH"
+}
+
+// TSCContinuityLine is the one-line account of the resumed guest's TSC
+// against the wall clock, e.g. "guest TSC continuity: median error 0.42
+// µs over 127 samples (TSC offset honoured: no)", or "" where the backend
+// could not measure it.
+func TSCContinuityLine(c *model.Continuity) string {
+	if c == nil || c.ErrorNs == nil {
+		return ""
+	}
+	honoured := "unknown"
+	if c.TSCOffsetHonoured != nil {
+		honoured = yesNo(*c.TSCOffsetHonoured)
+	}
+	return fmt.Sprintf("guest TSC continuity: median error %.2f µs over %d samples (TSC offset honoured: %s)",
+		float64(*c.ErrorNs)/1e3, c.ErrorSamples, honoured)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

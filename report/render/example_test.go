@@ -6,11 +6,12 @@ import (
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 )
 
 func ExampleAdjustments() {
 	m := reporttest.SeedDestination()
-	_ = render.Adjustments(os.Stdout, []report.Migration{m}, render.FormatDTrace)
+	_ = render.Adjustments(os.Stdout, []model.Side{m}, render.FormatDTrace)
 	// Output:
 	// GUEST FREQ (Hz)        UPTIME (usec)    TOTAL TIME (usec)
 	//      2649958945            879497608                  148
@@ -25,7 +26,7 @@ func ExampleAdjustments() {
 
 func ExamplePhases() {
 	m := reporttest.SeedSource()
-	_ = render.Phases(os.Stdout, []report.Migration{m}, render.FormatDTrace)
+	_ = render.Phases(os.Stdout, []model.Side{m}, render.FormatDTrace)
 	// Output:
 	// PHASE                           TIME ELAPSED (usec)
 	// Sync                                            121

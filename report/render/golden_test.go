@@ -16,6 +16,7 @@ import (
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/report/reporttest"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -25,7 +26,7 @@ const testdata = "../testdata"
 
 // readBack writes ms as OTLP JSON lines to a temp file and reads them back
 // with the real reader, so golden tests cover decoding as well.
-func readBack(t *testing.T, ms ...report.Migration) []report.Migration {
+func readBack(t *testing.T, ms ...model.Side) []model.Side {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "trace.jsonl")
 	f, err := os.Create(path)
@@ -51,7 +52,7 @@ func readBack(t *testing.T, ms ...report.Migration) []report.Migration {
 	return got
 }
 
-func selectRole(t *testing.T, ms []report.Migration, role schema.Role) []report.Migration {
+func selectRole(t *testing.T, ms []model.Side, role schema.Role) []model.Side {
 	t.Helper()
 	sel, err := report.Select(ms, report.Selection{Role: role})
 	if err != nil {
@@ -114,7 +115,7 @@ func TestSeedPhasesMatchTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var want []report.PhaseTiming
+	var want []model.PhaseTiming
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -134,7 +135,7 @@ func TestSeedPhasesMatchTimestamps(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("bad timestamps line %q", line)
 		}
-		want = append(want, report.PhaseTiming{Phase: p, BeginNs: b, EndNs: e})
+		want = append(want, model.PhaseTiming{Phase: p, BeginNs: b, EndNs: e})
 	}
 	got := reporttest.SeedPhases()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -154,8 +155,7 @@ func TestGoldenSeedPhases(t *testing.T) {
 // TestGoldenSeedPhasesFromDestination rebuilds the source's table from a
 // destination-only trace, via the phase timings the source sent it.
 func TestGoldenSeedPhasesFromDestination(t *testing.T) {
-	td := reporttest.Traces(reporttest.SeedDestination())
-	reporttest.AddSourceReport(td, reporttest.SeedSource())
+	td := reporttest.Traces(reporttest.WithSourceReport(reporttest.SeedDestination(), reporttest.SeedSource()))
 	path := filepath.Join(t.TempDir(), "dst.jsonl")
 	var file bytes.Buffer
 	if err := reporttest.WriteJSONL(&file, td); err != nil {

@@ -6,7 +6,7 @@ import (
 	"math/bits"
 	"strconv"
 
-	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -50,7 +50,7 @@ type PhaseTable struct {
 // truncated; TOTAL is the sum of the ns deltas / 1000. The page summary
 // (only when pages moved) counts RamPushPrePause as unpaused and
 // RamPushPostPause as paused.
-func NewPhaseTable(m report.Migration) PhaseTable {
+func NewPhaseTable(m model.Side) PhaseTable {
 	t := PhaseTable{MigrationID: m.ID, Role: m.Role.String(), ReportedByPeer: m.ReportedByPeer}
 	var totalNs int64
 	for _, p := range m.Phases {
@@ -89,7 +89,7 @@ func kibPerSec(bytes, deltaNs int64) *int64 {
 
 // Phases writes the phase table of each migration. Formats: dtrace,
 // table, json, csv.
-func Phases(w io.Writer, ms []report.Migration, f Format) error {
+func Phases(w io.Writer, ms []model.Side, f Format) error {
 	tables := make([]PhaseTable, len(ms))
 	for i := range ms {
 		tables[i] = NewPhaseTable(ms[i])

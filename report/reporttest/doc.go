@@ -1,5 +1,5 @@
 // Package reporttest builds traces in migtrace's schema from
-// report.Migration values, for tests and benchmarks of the readers and
+// model.Side values, for tests and benchmarks of the readers and
 // renderers, and holds the seed's worked example (propolis PR #359) as
 // such values.
 //

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -17,8 +17,8 @@ var seedStart = time.Unix(1683850713, 581965192).UTC()
 
 // SeedPhases are the source's phase begin/end timestamps from the seed's
 // verbose live-migration-times.d capture (golden/seed-phases.timestamps).
-func SeedPhases() []report.PhaseTiming {
-	return []report.PhaseTiming{
+func SeedPhases() []model.PhaseTiming {
+	return []model.PhaseTiming{
 		{Phase: schema.PhaseSync, BeginNs: 17437355109672, EndNs: 17437355230924},
 		{Phase: schema.PhaseRamPushPrePause, BeginNs: 17437355249524, EndNs: 17446758097054},
 		{Phase: schema.PhaseRamPushPostPause, BeginNs: 17446758114444, EndNs: 17446960120090},
@@ -32,14 +32,14 @@ func SeedPhases() []report.PhaseTiming {
 
 // SeedSource is the seed's source side: its phases, no RAM counts (the
 // seed's capture has no page summary).
-func SeedSource() report.Migration {
-	return report.Migration{
+func SeedSource() model.Side {
+	return withEnd(model.Side{
 		ID: SeedMigrationID, Role: schema.RoleSource, Instance: "propolis-src",
 		Peer: "dst:8000", Backend: "sim", MemoryBytes: 1 << 30,
 		Result: schema.ResultSuccess, StartTime: seedStart,
 		DowntimeNs: 202005646 + 156023,
 		Phases:     SeedPhases(),
-	}
+	})
 }
 
 // Seed time data (the destination log of propolis PR #359).
@@ -66,47 +66,47 @@ const (
 // SeedDestination is the seed's destination side: the three time-data
 // stages of the worked example, a clock offset within its bound, and a
 // clean continuity check.
-func SeedDestination() report.Migration {
+func SeedDestination() model.Side {
 	honoured := true
 	contErr := int64(1200)
-	m := report.Migration{
+	m := model.Side{
 		ID: SeedMigrationID, Role: schema.RoleDestination, Instance: "propolis-dst",
 		Peer: "src:8000", Backend: "sim", MemoryBytes: 1 << 30,
 		Result: schema.ResultSuccess, StartTime: seedStart.Add(-time.Millisecond),
 		Phases:      SeedPhases(),
-		ClockOffset: &report.ClockOffset{OffsetNs: 2100, ErrorNs: 45000, RTTNs: 90000, Samples: 8},
-		Blackout:    &report.Blackout{Ns: 330412877, ErrorNs: 45000},
-		Continuity: &report.Continuity{TSCMonotonic: true, TSCSamples: 16, ErrorNs: &contErr,
+		ClockOffset: &model.ClockOffset{OffsetNs: 2100, ErrorNs: 45000, RTTNs: 90000, Samples: 8},
+		Blackout:    &model.Blackout{Ns: 330412877, ErrorNs: ptr(int64(45000))},
+		Continuity: &model.Continuity{TSCMonotonic: true, TSCSamples: 16, ErrorNs: &contErr,
 			TSCOffsetHonoured: &honoured, MemoryChecksumOK: true, DeviceStateMatches: true},
 	}
-	m.Stages[report.StageIndex(schema.StageMigration)] = report.StageValues{
+	m.Stages[model.StageIndex(schema.StageMigration)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedSrcGuestTSC,
 		BootHrtime: SeedSrcBootHrtime, Hrtime: SeedSrcHrtime, Wallclock: "1683850713.581965192",
 		DurationNs: SeedMigrateDeltaNs, GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
 	}
-	m.Stages[report.StageIndex(schema.StageUserspace)] = report.StageValues{
+	m.Stages[model.StageIndex(schema.StageUserspace)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedUserTSC,
 		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime, Wallclock: "1683850713.582072774",
 		DurationNs: SeedUserspaceNs, GuestTSCDelta: SeedUserTSC - SeedSrcGuestTSC,
 		BootHrtimeDelta: SeedNewBootHrtime - SeedSrcBootHrtime,
 		GuestUptimeNs:   SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
 	}
-	m.Stages[report.StageIndex(schema.StageKernel)] = report.StageValues{
+	m.Stages[model.StageIndex(schema.StageKernel)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedKernelTSC,
 		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime + SeedVMMLatencyNs, Wallclock: "1683850713.582104623",
 		DurationNs: SeedKernelNs, GuestTSCDelta: SeedKernelTSC - SeedUserTSC,
 		GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs, VMMLatencyNs: SeedVMMLatencyNs,
 	}
-	return m
+	return withEnd(m)
 }
 
 // Fleet returns n migrations (2n sides) with varied, internally
 // consistent timings, RAM counts and time data, drawn from a generator
 // seeded with seed so files are reproducible. Each side has 8 or 9 phase
 // spans plus a root.
-func Fleet(n int, seed uint64) []report.Migration {
+func Fleet(n int, seed uint64) []model.Side {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	out := make([]report.Migration, 0, 2*n)
+	out := make([]model.Side, 0, 2*n)
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", seed, i)
@@ -115,10 +115,10 @@ func Fleet(n int, seed uint64) []report.Migration {
 		src.StartTime = start.Add(time.Duration(i) * time.Minute)
 		dst.StartTime = src.StartTime.Add(-time.Millisecond)
 		t := int64(1e12) + int64(i)*int64(1e11)
-		var phases []report.PhaseTiming
+		var phases []model.PhaseTiming
 		for _, p := range schema.Phases {
 			d := int64(50e3 + rng.IntN(200e3))
-			pt := report.PhaseTiming{Phase: p, BeginNs: t, EndNs: t + d}
+			pt := model.PhaseTiming{Phase: p, BeginNs: t, EndNs: t + d}
 			switch p {
 			case schema.PhaseRamPushPrePause:
 				pt.EndNs = t + int64(1e9+rng.IntN(9e9))
@@ -137,7 +137,7 @@ func Fleet(n int, seed uint64) []report.Migration {
 		}
 		src.Phases = phases
 		src.DowntimeNs = int64(100e6 + rng.IntN(300e6))
-		var dphases []report.PhaseTiming
+		var dphases []model.PhaseTiming
 		for _, p := range phases {
 			if p.Phase.Runs(schema.RoleDestination) {
 				p.Pages, p.ZeroPages, p.Bytes, p.Rounds, p.Paused = 0, 0, 0, 0, false
@@ -145,8 +145,19 @@ func Fleet(n int, seed uint64) []report.Migration {
 			}
 		}
 		dst.Phases = dphases
-		dst.Blackout = &report.Blackout{Ns: src.DowntimeNs + int64(rng.IntN(50e6)), ErrorNs: 40000}
-		out = append(out, src, dst)
+		dst.Blackout = &model.Blackout{Ns: src.DowntimeNs + int64(rng.IntN(50e6)), ErrorNs: ptr(int64(40000))}
+		out = append(out, withEnd(src), withEnd(dst))
 	}
 	return out
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// withEnd ends m's root span with its last phase, as a finished side's
+// does.
+func withEnd(m model.Side) model.Side {
+	if len(m.Phases) > 0 {
+		m.EndTime = m.StartTime.Add(time.Duration(m.Phases[len(m.Phases)-1].EndNs - m.Phases[0].BeginNs))
+	}
+	return m
 }

@@ -42,6 +42,7 @@ const (
 	AttrError           = "migration.error"       // string, error message
 	AttrErrorPhase      = "migration.error.phase" // string, phase that failed
 	AttrPeer            = "migration.peer"        // string, the other side's address
+	AttrPeerName        = "migration.peer.name"   // string, the other side's instance name
 	AttrInstance        = "migration.instance"    // string, instance name
 	AttrBackend         = "migration.vmm.backend" // string, "sim" or "kvm"
 	AttrMemoryBytes     = "migration.vmm.memory_bytes"
@@ -62,9 +63,11 @@ const (
 	AttrRAMDirtyPages = "migration.ram.dirty_pages" // int64, pages still dirty after a round
 	AttrRAMRoundNs    = "migration.ram.round_ns"    // int64, round duration
 
-	AttrDowntimeNs      = "migration.downtime_ns"       // int64, source: pause to handoff
-	AttrBlackoutNs      = "migration.blackout_ns"       // int64, pause on source to resume on destination
-	AttrBlackoutErrorNs = "migration.blackout.error_ns" // int64, bound on AttrBlackoutNs's error
+	AttrDowntimeNs      = "migration.downtime_ns"           // int64, source: pause to handoff
+	AttrBytesSent       = "migration.stream.bytes_sent"     // int64, bytes this side wrote to the stream
+	AttrBytesReceived   = "migration.stream.bytes_received" // int64, bytes this side read from the stream
+	AttrBlackoutNs      = "migration.blackout_ns"           // int64, pause on source to resume on destination
+	AttrBlackoutErrorNs = "migration.blackout.error_ns"     // int64, bound on AttrBlackoutNs's error
 
 	AttrTimeStage            = "migration.time.stage"                  // string, Stage.String
 	AttrGuestFreq            = "migration.time.guest_freq_hz"          // string (uint64)
@@ -88,7 +91,9 @@ const (
 
 	AttrTSCMonotonic       = "migration.guest.tsc_monotonic"       // bool
 	AttrTSCSamples         = "migration.guest.tsc_samples"         // int64
+	AttrTSCLast            = "migration.guest.tsc_last"            // string (uint64), newest ring sample
 	AttrContinuityErrorNs  = "migration.guest.continuity_error_ns" // int64, median, when measurable
+	AttrContinuitySamples  = "migration.guest.continuity_samples"  // int64, samples behind AttrContinuityErrorNs
 	AttrTSCOffsetHonoured  = "migration.vmm.tsc_offset_honoured"   // bool
 	AttrMemoryChecksumOK   = "migration.guest.memory_checksum_ok"  // bool
 	AttrDeviceStateMatches = "migration.guest.device_state_ok"     // bool

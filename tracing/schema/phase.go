@@ -161,3 +161,40 @@ func ParseStage(v string) (Stage, error) {
 	}
 	return 0, fmt.Errorf("unknown time-data stage %q", v)
 }
+
+// MarshalText writes the phase's display name, so JSON documents (the
+// server's API, report -o json) name phases rather than number them.
+func (p Phase) MarshalText() ([]byte, error) {
+	if !p.Valid() {
+		return nil, fmt.Errorf("marshalling %v: not a phase", p)
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText reads what MarshalText wrote.
+func (p *Phase) UnmarshalText(b []byte) error {
+	v, err := ParsePhase(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText writes "source" or "destination".
+func (r Role) MarshalText() ([]byte, error) {
+	if r != RoleSource && r != RoleDestination {
+		return nil, fmt.Errorf("marshalling %v: not a role", r)
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText reads what MarshalText wrote.
+func (r *Role) UnmarshalText(b []byte) error {
+	v, err := ParseRole(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/kvm"
+	"github.com/migtrace/migtrace/tracing/model"
 )
 
 // progressBudget bounds how long a test waits for a starved guest (a
@@ -34,14 +35,14 @@ func waitExits(t *testing.T, vm *kvm.VM, n int) {
 }
 
 type sourceOutcome struct {
-	res *migrate.Result
+	res *model.Side
 	err error
 }
 
 // migrateOverTCP runs one migration of src, a booted VM, to a VM of
 // backend b over a loopback TCP connection, with wrap (if set) applied to
 // the source's end of it.
-func migrateOverTCP(t *testing.T, b *kvm.Backend, src *kvm.VM, wrap func(net.Conn) net.Conn) (vmm.VM, *migrate.Result, sourceOutcome, error) {
+func migrateOverTCP(t *testing.T, b *kvm.Backend, src *kvm.VM, wrap func(net.Conn) net.Conn) (vmm.VM, *model.Side, sourceOutcome, error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,8 +99,8 @@ func TestMigration(t *testing.T) {
 	if out.err != nil {
 		t.Fatalf("source: %v", out.err)
 	}
-	if !dres.Verified || !dres.Continuity.Monotonic {
-		t.Errorf("destination not verified: verified %v, continuity %+v", dres.Verified, dres.Continuity)
+	if !dres.Verified() || !dres.Continuity.TSCMonotonic {
+		t.Errorf("destination not verified: continuity %+v", dres.Continuity)
 	}
 	if src.State() != vmm.StateDestroyed || dst.State() != vmm.StateRunning {
 		t.Errorf("after migrating: source %s, destination %s", src.State(), dst.State())
@@ -130,7 +131,7 @@ func TestMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Monotonic || c.Last <= dres.Continuity.Last {
+	if !c.Monotonic || c.Last <= dres.Continuity.TSCLast {
 		t.Errorf("guest TSC ring after the migration: %+v, before resuming %+v", c, dres.Continuity)
 	}
 	if err := vm.Fault(); err != nil {

@@ -104,8 +104,8 @@ func TestMigrationBetweenProcesses(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("source process: %v", err)
 	}
-	if !dres.Verified || dst.State() != vmm.StateRunning {
-		t.Fatalf("destination verified %v, state %s", dres.Verified, dst.State())
+	if !dres.Verified() || dst.State() != vmm.StateRunning {
+		t.Fatalf("destination verified %v, state %s", dres.Verified(), dst.State())
 	}
 	vm := dst.(*kvm.VM)
 	waitExits(t, vm, kvm.ContinuityWindow)
@@ -123,7 +123,7 @@ func TestMigrationBetweenProcesses(t *testing.T) {
 	if err := vm.Pause(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := vm.GuestContinuity(); err != nil || !c.Monotonic || c.Last <= dres.Continuity.Last {
+	if c, err := vm.GuestContinuity(); err != nil || !c.Monotonic || c.Last <= dres.Continuity.TSCLast {
 		t.Errorf("guest TSC ring after the migration: %+v (%v), before resuming %+v", c, err, dres.Continuity)
 	}
 }

@@ -1,0 +1,238 @@
+package model
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// Side is one side (source or destination) of one migration. Filled by
+// the side that ran it, or rebuilt from its trace by spancodec: fields the
+// trace did not carry keep their zero value, and the pointer fields are
+// nil when the event was absent.
+type Side struct {
+	ID       string      `json:"id"`
+	Role     schema.Role `json:"role"`
+	TraceID  string      `json:"trace_id,omitempty"`
+	Instance string      `json:"instance,omitempty"`
+	// Peer is the other side's network address; PeerName its instance
+	// name, once the ServerState phase exchanged it.
+	Peer            string `json:"peer,omitempty"`
+	PeerName        string `json:"peer_name,omitempty"`
+	Backend         string `json:"backend,omitempty"`
+	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
+	ProtocolVersion int64  `json:"protocol_version,omitempty"`
+	// Result is schema.ResultSuccess, schema.ResultFailure, or "" while the
+	// migration runs or when the side's root span was not in the input
+	// (e.g. the process died).
+	Result     string    `json:"result,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	ErrorPhase string    `json:"error_phase,omitempty"`
+	StartTime  time.Time `json:"start_time"`
+	EndTime    time.Time `json:"end_time"`
+	// BytesSent and BytesReceived count the migration stream, framing
+	// included.
+	BytesSent     int64 `json:"bytes_sent,omitempty"`
+	BytesReceived int64 `json:"bytes_received,omitempty"`
+	// DowntimeNs is the source's pause-to-handoff time (source only).
+	DowntimeNs int64 `json:"downtime_ns,omitempty"`
+
+	// Phases holds the phases this side ran, in protocol order.
+	Phases []PhaseTiming `json:"phases"`
+	// Stages holds the destination's time-data stages, indexed by
+	// StageIndex; a stage not recorded has Present == false.
+	Stages        [3]StageValues `json:"stages"`
+	PrecopyRounds []PrecopyRound `json:"precopy_rounds,omitempty"`
+	ClockOffset   *ClockOffset   `json:"clock_offset,omitempty"`
+	Blackout      *Blackout      `json:"blackout,omitempty"`
+	Continuity    *Continuity    `json:"continuity,omitempty"`
+
+	// SourcePhases and SourceDowntimeNs are, on a destination, the
+	// source's own timings as the source sent them in its Finish message,
+	// so that a destination-only trace still holds both hosts.
+	SourcePhases     []PhaseTiming `json:"source_phases,omitempty"`
+	SourceDowntimeNs int64         `json:"source_downtime_ns,omitempty"`
+	// ReportedByPeer marks a source side rebuilt from what the destination
+	// recorded of it (see PeerSource), for input that lacks the source's
+	// own spans.
+	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
+}
+
+// Verified reports whether the destination's checks at the handoff all
+// passed: guest memory (unless the source skipped its checksum), device
+// state and the guest's TSC ring.
+func (s *Side) Verified() bool {
+	c := s.Continuity
+	return c != nil && c.TSCMonotonic && c.DeviceStateMatches && (c.MemoryUnchecked || c.MemoryChecksumOK)
+}
+
+// Failed reports whether the side ended in failure.
+func (s *Side) Failed() bool { return s.Result == schema.ResultFailure }
+
+// Phase returns the timing of phase p and whether this side ran it.
+func (s *Side) Phase(p schema.Phase) (PhaseTiming, bool) {
+	for _, t := range s.Phases {
+		if t.Phase == p {
+			return t, true
+		}
+	}
+	return PhaseTiming{}, false
+}
+
+// Stage returns the values recorded for stage s.
+func (s *Side) Stage(st schema.Stage) StageValues { return s.Stages[StageIndex(st)] }
+
+// HasTimeData reports whether every time-data stage was recorded.
+func (s *Side) HasTimeData() bool {
+	for _, st := range s.Stages {
+		if !st.Present {
+			return false
+		}
+	}
+	return true
+}
+
+// PreCopyRounds is the number of rounds sent before the pause.
+func (s *Side) PreCopyRounds() int64 {
+	p, _ := s.Phase(schema.PhaseRamPushPrePause)
+	return p.Rounds
+}
+
+// PeerSource rebuilds the source side of destination dst from the
+// timings the source sent it. own is the source's own root-only side, if
+// one was read (its identity fields are kept).
+func PeerSource(dst *Side, own *Side) Side {
+	m := Side{ID: dst.ID, Role: schema.RoleSource, TraceID: dst.TraceID,
+		StartTime: dst.StartTime, Result: dst.Result, Peer: dst.Instance}
+	if own != nil && own.Result != "" {
+		m = *own
+	}
+	m.Phases = dst.SourcePhases
+	if m.DowntimeNs == 0 {
+		m.DowntimeNs = dst.SourceDowntimeNs
+	}
+	m.ReportedByPeer = true
+	return m
+}
+
+// PhaseTiming is one phase as one side ran it. BeginNs and EndNs are that
+// host's monotonic clock, so durations match DTrace's `timestamp`
+// arithmetic.
+type PhaseTiming struct {
+	Phase     schema.Phase `json:"phase"`
+	BeginNs   int64        `json:"begin_ns"`
+	EndNs     int64        `json:"end_ns"`
+	Bytes     int64        `json:"bytes,omitempty"`
+	Pages     int64        `json:"pages,omitempty"`
+	ZeroPages int64        `json:"zero_pages,omitempty"`
+	Rounds    int64        `json:"rounds,omitempty"`
+	Paused    bool         `json:"paused,omitempty"`
+	Failed    bool         `json:"failed,omitempty"`
+	Error     string       `json:"error,omitempty"`
+}
+
+// DurationNs is EndNs − BeginNs.
+func (p PhaseTiming) DurationNs() int64 { return p.EndNs - p.BeginNs }
+
+// Duration is DurationNs as a time.Duration.
+func (p PhaseTiming) Duration() time.Duration { return time.Duration(p.DurationNs()) }
+
+// IsRAM reports whether p moves guest RAM, so its span carries the RAM
+// counts.
+func IsRAM(p schema.Phase) bool {
+	return p == schema.PhaseRamPushPrePause || p == schema.PhaseRamPushPostPause || p == schema.PhaseRamPull
+}
+
+// StageValues is one time-data stage (schema.EventTimeDataStage).
+type StageValues struct {
+	Present    bool   `json:"present"`
+	GuestFreq  uint64 `json:"guest_freq_hz"`
+	GuestTSC   uint64 `json:"guest_tsc"`
+	BootHrtime int64  `json:"boot_hrtime"`
+	Hrtime     int64  `json:"hrtime"`
+	// Wallclock is "SEC.NSEC", nine fractional digits.
+	Wallclock string `json:"wallclock,omitempty"`
+	// DurationNs: Migration, the wall-clock delta; userspace, receipt to
+	// the VMM write; kernel, the VMM write itself.
+	DurationNs int64 `json:"duration_ns"`
+	// GuestTSCDelta and BootHrtimeDelta are this stage minus the previous.
+	GuestTSCDelta        uint64 `json:"guest_tsc_delta"`
+	BootHrtimeDelta      int64  `json:"boot_hrtime_delta"`
+	GuestUptimeNs        int64  `json:"guest_uptime_ns"`
+	MigrateDeltaNs       int64  `json:"migrate_delta_ns"`
+	MigrateDeltaNegative bool   `json:"migrate_delta_negative,omitempty"`
+	// VMMLatencyNs is the latency the VMM corrected for (kernel stage).
+	VMMLatencyNs int64 `json:"vmm_latency_ns,omitempty"`
+}
+
+// StageIndex maps a valid stage to its index in Side.Stages.
+func StageIndex(s schema.Stage) int { return int(s) - int(schema.StageMigration) }
+
+// PrecopyRound is one RAM push round (schema.EventPrecopyRound).
+type PrecopyRound struct {
+	Phase      schema.Phase `json:"phase"`
+	Round      int64        `json:"round"`
+	Pages      int64        `json:"pages"`
+	ZeroPages  int64        `json:"zero_pages"`
+	Bytes      int64        `json:"bytes"`
+	WireBytes  int64        `json:"wire_bytes"`
+	DirtyPages int64        `json:"dirty_pages"`
+	RoundNs    int64        `json:"round_ns"`
+}
+
+// ClockOffset is the destination's estimate of its wall clock minus the
+// source's (schema.EventClockOffset). Samples == 0 means no usable sample
+// was taken: the other fields are then meaningless.
+type ClockOffset struct {
+	OffsetNs      int64 `json:"offset_ns"`
+	ErrorNs       int64 `json:"error_ns"`
+	RTTNs         int64 `json:"rtt_ns"`
+	Samples       int64 `json:"samples"`
+	SkewCorrected bool  `json:"skew_corrected"`
+}
+
+// Known reports whether an estimate was made.
+func (c *ClockOffset) Known() bool { return c != nil && c.Samples > 0 }
+
+// Blackout is the guest's pause-to-resume time across both hosts.
+// ErrorNs is nil when no clock-offset estimate bounds it: the figure then
+// assumes the hosts' wall clocks agree.
+type Blackout struct {
+	Ns      int64  `json:"ns"`
+	ErrorNs *int64 `json:"error_ns,omitempty"`
+}
+
+// Continuity is the destination's check of the guest at handoff
+// (schema.EventContinuity). The pointer fields are nil when not recorded.
+type Continuity struct {
+	TSCMonotonic bool  `json:"tsc_monotonic"`
+	TSCSamples   int64 `json:"tsc_samples"`
+	// TSCLast is the newest guest TSC in the ring at the check.
+	TSCLast uint64 `json:"tsc_last,omitempty"`
+	// ErrorNs is the resumed guest's median TSC error against the wall
+	// clock over ErrorSamples samples, where the backend can measure it.
+	ErrorNs           *int64 `json:"error_ns,omitempty"`
+	ErrorSamples      int64  `json:"error_samples,omitempty"`
+	TSCOffsetHonoured *bool  `json:"tsc_offset_honoured,omitempty"`
+	MemoryChecksumOK  bool   `json:"memory_checksum_ok"`
+	// MemoryUnchecked is set when the source skipped the memory checksum
+	// (--skip-memory-checksum): MemoryChecksumOK then means nothing.
+	MemoryUnchecked    bool `json:"memory_unchecked,omitempty"`
+	DeviceStateMatches bool `json:"device_state_ok"`
+}
+
+// SortByStart orders sides by start time, then id, source before
+// destination, so output does not depend on input order.
+func SortByStart(ms []Side) {
+	slices.SortFunc(ms, func(a, b Side) int {
+		if c := a.StartTime.Compare(b.StartTime); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return int(a.Role) - int(b.Role)
+	})
+}
