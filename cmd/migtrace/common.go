@@ -66,15 +66,15 @@ func (t *tlsFlags) client() (*tls.Config, error) {
 }
 
 // httpClient talks to instance servers' HTTP APIs.
-func (t *tlsFlags) httpClient(timeout time.Duration) (*http.Client, string, error) {
+func (t *tlsFlags) httpClient(timeout time.Duration) (hc *http.Client, secure bool, err error) {
 	conf, err := t.client()
 	if err != nil {
-		return nil, "", err
+		return nil, false, err
 	}
 	if conf == nil {
-		return &http.Client{Timeout: timeout}, "http", nil
+		return &http.Client{Timeout: timeout}, false, nil
 	}
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: conf}}, "https", nil
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: conf}}, true, nil
 }
 
 // tuningFlags tune migrations.

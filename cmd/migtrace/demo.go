@@ -111,19 +111,19 @@ Jaeger.`,
 			}
 
 			hc := &http.Client{Timeout: 10 * time.Second}
-			dst := &apiClient{hc: hc, scheme: "http", addr: addrs[1]}
-			var started server.MigrateResponse
-			if err := dst.do(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: addrs[0]}, &started); err != nil {
+			dst := server.NewClient(addrs[1], hc, false)
+			id, err := dst.StartMigration(ctx, server.MigrateRequest{Source: addrs[0]})
+			if err != nil {
 				return fmt.Errorf("starting the migration: %w", err)
 			}
-			st, err := followMigration(ctx, dst, started.ID, tel.stderr(cmd))
+			st, err := followMigration(ctx, dst, id, tel.stderr(cmd))
 			if err != nil {
 				return err
 			}
 			if err := tele.ForceFlush(ctx); err != nil {
 				return fmt.Errorf("flushing the trace: %w", err)
 			}
-			ms, err := readMigration(ctx, tel.traceFile, started.ID)
+			ms, err := readMigration(ctx, tel.traceFile, id)
 			if err != nil {
 				return err
 			}

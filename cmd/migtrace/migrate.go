@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -19,55 +16,6 @@ import (
 	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
-
-// apiClient talks to one instance server's HTTP API.
-type apiClient struct {
-	hc     *http.Client
-	scheme string
-	addr   string
-}
-
-func (c *apiClient) url(path string) string { return c.scheme + "://" + c.addr + path }
-
-func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path), rd)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, c.url(path), err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, c.url(path), err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: reading the response: %w", method, c.url(path), err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e server.ErrorResponse
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s: %s", method, c.url(path), resp.Status, e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, c.url(path), resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decoding the response: %w", method, c.url(path), err)
-		}
-	}
-	return nil
-}
 
 func newMigrateCommand() *cobra.Command {
 	var (
@@ -101,7 +49,7 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 			if err != nil {
 				return err
 			}
-			hc, scheme, err := tlsf.httpClient(10 * time.Second)
+			hc, secure, err := tlsf.httpClient(10 * time.Second)
 			if err != nil {
 				return err
 			}
@@ -111,12 +59,12 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			dst := &apiClient{hc: hc, scheme: scheme, addr: to}
-			var started server.MigrateResponse
-			if err := dst.do(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: from}, &started); err != nil {
+			dst := server.NewClient(to, hc, secure)
+			id, err := dst.StartMigration(ctx, server.MigrateRequest{Source: from})
+			if err != nil {
 				return fmt.Errorf("starting the migration: %w", err)
 			}
-			st, err := followMigration(ctx, dst, started.ID, cmd.ErrOrStderr())
+			st, err := followMigration(ctx, dst, id, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -125,10 +73,8 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				// The source's own record is complete; what the
 				// destination holds of it stops at the Finish message.
 				ms := []model.Side{*d}
-				src := &apiClient{hc: hc, scheme: scheme, addr: from}
-				var srcSt server.InstanceStatus
-				if err := src.do(ctx, http.MethodGet, "/v1/instance", nil, &srcSt); err == nil &&
-					srcSt.Migration != nil && srcSt.Migration.ID == started.ID && srcSt.Migration.Detail != nil {
+				srcSt, err := server.NewClient(from, hc, secure).Instance(ctx)
+				if err == nil && srcSt.Migration != nil && srcSt.Migration.ID == id && srcSt.Migration.Detail != nil {
 					ms = []model.Side{*srcSt.Migration.Detail, *d}
 				} else if len(d.SourcePhases) > 0 {
 					ms = []model.Side{model.PeerSource(d, nil), *d}
@@ -157,7 +103,7 @@ var tableFormats = []render.Format{render.FormatDTrace, render.FormatTable, rend
 
 // followMigration polls the destination until migration id ends, showing
 // progress on w.
-func followMigration(ctx context.Context, dst *apiClient, id string, w io.Writer) (server.InstanceStatus, error) {
+func followMigration(ctx context.Context, dst *server.Client, id string, w io.Writer) (server.InstanceStatus, error) {
 	tty := isTerminal(w)
 	var (
 		bar       *progressbar.ProgressBar
@@ -172,15 +118,15 @@ func followMigration(ctx context.Context, dst *apiClient, id string, w io.Writer
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		var st server.InstanceStatus
-		if err := dst.do(ctx, http.MethodGet, "/v1/instance", nil, &st); err != nil {
+		st, err := dst.Instance(ctx)
+		if err != nil {
 			return st, fmt.Errorf("following the migration: %w", err)
 		}
 		m := st.Migration
 		if m == nil || m.ID != id {
-			return st, fmt.Errorf("following the migration: %s no longer reports migration %s", dst.addr, id)
+			return st, fmt.Errorf("following the migration: %s no longer reports migration %s", dst.Addr(), id)
 		}
-		if m.Result != "running" {
+		if m.Result != server.ResultRunning {
 			if bar != nil {
 				_ = bar.Finish()
 				bar = nil
@@ -259,13 +205,12 @@ func newStatusCommand() *cobra.Command {
 			if output != "text" && output != "json" {
 				return usageErrorf("invalid value %q for --output: want text or json", output)
 			}
-			hc, scheme, err := tlsf.httpClient(10 * time.Second)
+			hc, secure, err := tlsf.httpClient(10 * time.Second)
 			if err != nil {
 				return err
 			}
-			c := &apiClient{hc: hc, scheme: scheme, addr: addr}
-			var st server.InstanceStatus
-			if err := c.do(cmd.Context(), http.MethodGet, "/v1/instance", nil, &st); err != nil {
+			st, err := server.NewClient(addr, hc, secure).Instance(cmd.Context())
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

@@ -83,7 +83,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	vm := s.vm
 	s.state = StateMigratingOut
-	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleSource.String(), Peer: r.RemoteAddr, Result: resultRunning}, nil
+	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleSource.String(), Peer: r.RemoteAddr, Result: ResultRunning}, nil
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()

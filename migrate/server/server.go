@@ -22,8 +22,12 @@ import (
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
-// StreamPath is where a destination dials a source's migration stream.
-const StreamPath = "/v1/migrate/stream"
+// The API's paths.
+const (
+	InstancePath = "/v1/instance"       // GET: InstanceStatus
+	MigratePath  = "/v1/migrate"        // POST MigrateRequest: MigrateResponse
+	StreamPath   = "/v1/migrate/stream" // GET, upgraded: a destination pulls the VM
+)
 
 // Sentinels; match with errors.Is.
 var (
@@ -109,8 +113,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Handler returns the server's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/instance", s.handleInstance)
-	mux.HandleFunc("POST /v1/migrate", s.handleMigrate)
+	mux.HandleFunc("GET "+InstancePath, s.handleInstance)
+	mux.HandleFunc("POST "+MigratePath, s.handleMigrate)
 	mux.HandleFunc("GET "+StreamPath, s.handleStream)
 	if s.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
@@ -223,7 +227,7 @@ func (s *Server) StartMigration(source string) (migrate.ID, error) {
 		return id, fmt.Errorf("%w: cannot migrate in while %s", ErrBusy, state)
 	}
 	s.state = StateMigratingIn
-	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleDestination.String(), Peer: source, Result: resultRunning}, nil
+	s.mig, s.migErr = &MigrationStatus{ID: id.String(), Role: schema.RoleDestination.String(), Peer: source, Result: ResultRunning}, nil
 	s.mu.Unlock()
 
 	s.wg.Add(1)
@@ -243,7 +247,7 @@ func (s *Server) MigrateFrom(ctx context.Context, source string) (*model.Side, e
 	for {
 		s.mu.Lock()
 		m := s.mig
-		done := m != nil && m.ID == id.String() && m.Result != resultRunning
+		done := m != nil && m.ID == id.String() && m.Result != ResultRunning
 		var res *model.Side
 		var errText string
 		var migErr error

@@ -35,7 +35,8 @@ type MigrationStatus struct {
 	Role  string `json:"role"`
 	Peer  string `json:"peer,omitempty"`
 	Phase string `json:"phase"`
-	// Result is "running" while in flight, then "success" or "failure".
+	// Result is ResultRunning while in flight, then schema.ResultSuccess
+	// or schema.ResultFailure.
 	Result     string `json:"result"`
 	Error      string `json:"error,omitempty"`
 	ErrorPhase string `json:"error_phase,omitempty"`
@@ -72,6 +73,6 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-const (
-	resultRunning = "running"
-)
+// ResultRunning is MigrationStatus.Result while the migration runs; it
+// then becomes schema.ResultSuccess or schema.ResultFailure.
+const ResultRunning = "running"
