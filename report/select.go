@@ -87,3 +87,15 @@ func listIDs(all []model.Side) string {
 	}
 	return strings.Join(ids, ", ")
 }
+
+// WithTimeData keeps the sides that recorded every time-data stage: the
+// destinations whose adjustment table can be printed.
+func WithTimeData(ms []model.Side) []model.Side {
+	var out []model.Side
+	for _, m := range ms {
+		if m.HasTimeData() {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/migtrace/migtrace/migrate/timedata"
+	"github.com/migtrace/migtrace/report/render"
 )
 
 // wallclockFlag is a pflag.Value for "SEC.NSEC" wall clocks.
@@ -48,11 +49,11 @@ type adjustError struct {
 
 func newAdjustCommand() *cobra.Command {
 	var (
-		src          timedata.Data
-		srcWall      wallclockFlag
-		dstHrtime    int64
-		dstWall      wallclockFlag
-		outputFormat string
+		src       timedata.Data
+		srcWall   wallclockFlag
+		dstHrtime int64
+		dstWall   wallclockFlag
+		output    *formatFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "adjust",
@@ -74,14 +75,11 @@ zero frequency, negative hrtime, ...), 2 when a flag is missing or malformed.`,
 				"src-boot-hrtime", "src-wallclock", "dst-hrtime", "dst-wallclock"); err != nil {
 				return err
 			}
-			if outputFormat != "text" && outputFormat != "json" {
-				return usageErrorf("invalid value %q for --output: want text or json", outputFormat)
-			}
 			src.Wallclock = srcWall.w
 			dst, adj, err := timedata.Adjust(src, dstHrtime, dstWall.w)
 			out := cmd.OutOrStdout()
 			if err != nil {
-				if outputFormat == "json" {
+				if output.Format() == render.FormatJSON {
 					kind := "adjust_error"
 					var ae *timedata.AdjustError
 					if errors.As(err, &ae) {
@@ -94,7 +92,7 @@ zero frequency, negative hrtime, ...), 2 when a flag is missing or malformed.`,
 				}
 				return fmt.Errorf("adjusting time data: %w", err)
 			}
-			if outputFormat == "json" {
+			if output.Format() == render.FormatJSON {
 				return writeJSON(out, adjustResult{
 					GuestFreq:            dst.GuestFreq,
 					GuestTSC:             dst.GuestTSC,
@@ -119,8 +117,7 @@ zero frequency, negative hrtime, ...), 2 when a flag is missing or malformed.`,
 	f.Var(&srcWall, "src-wallclock", "source host wall clock at the read")
 	f.Int64Var(&dstHrtime, "dst-hrtime", 0, "destination host hrtime at its snapshot, `NS`")
 	f.Var(&dstWall, "dst-wallclock", "destination host wall clock at its snapshot")
-	f.StringVarP(&outputFormat, "output", "o", "text", "output format: text or json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	output = addFormatFlag(cmd, render.FormatText, render.FormatJSON)
 	return cmd
 }
 

@@ -25,7 +25,7 @@ func newDemoCommand() *cobra.Command {
 		tune   tuningFlags
 		tel    telemetryFlags
 		warmup time.Duration
-		output string
+		output *formatFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -43,10 +43,7 @@ Jaeger.`,
   migtrace demo --memory 1GiB --dirty-rate 64MiB --trace-file demo.jsonl`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
-			format, err := parseReportFormat(output, tableFormats...)
-			if err != nil {
-				return err
-			}
+			format := output.Format()
 			log, err := tel.logger(cmd)
 			if err != nil {
 				return err
@@ -148,7 +145,7 @@ Jaeger.`,
 	tune.register(f)
 	tel.register(f)
 	f.DurationVar(&warmup, "warmup", 300*time.Millisecond, "let the guest run this long before migrating")
-	addReportOutputFlag(cmd, &output, tableFormats...)
+	output = addFormatFlag(cmd, tableFormats...)
 	return cmd
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
@@ -20,7 +21,7 @@ import (
 func newMigrateCommand() *cobra.Command {
 	var (
 		from, to string
-		output   string
+		output   *formatFlag
 		timeout  time.Duration
 		tlsf     tlsFlags
 	)
@@ -45,10 +46,7 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 					return usageErrorf("%s %q: want HOST:PORT", a.flag, a.v)
 				}
 			}
-			format, err := parseReportFormat(output, tableFormats...)
-			if err != nil {
-				return err
-			}
+			format := output.Format()
 			hc, secure, err := tlsf.httpClient(10 * time.Second)
 			if err != nil {
 				return err
@@ -94,7 +92,7 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 	f.StringVar(&to, "to", "", "destination server `ADDR` (its --listen)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
 	tlsf.register(f)
-	addReportOutputFlag(cmd, &output, tableFormats...)
+	output = addFormatFlag(cmd, tableFormats...)
 	return cmd
 }
 
@@ -175,12 +173,7 @@ func printMigrationTables(w io.Writer, ms []model.Side, f render.Format) error {
 	if err := render.Phases(w, ms, f); err != nil {
 		return err
 	}
-	var dst []model.Side
-	for _, m := range ms {
-		if m.Role == schema.RoleDestination && m.HasTimeData() {
-			dst = append(dst, m)
-		}
-	}
+	dst := report.WithTimeData(ms)
 	if len(dst) == 0 {
 		return nil
 	}
@@ -191,7 +184,7 @@ func printMigrationTables(w io.Writer, ms []model.Side, f render.Format) error {
 func newStatusCommand() *cobra.Command {
 	var (
 		addr   string
-		output string
+		output *formatFlag
 		tlsf   tlsFlags
 	)
 	cmd := &cobra.Command{
@@ -202,9 +195,6 @@ func newStatusCommand() *cobra.Command {
 			if err := requireFlags(cmd.Flags(), "server"); err != nil {
 				return err
 			}
-			if output != "text" && output != "json" {
-				return usageErrorf("invalid value %q for --output: want text or json", output)
-			}
 			hc, secure, err := tlsf.httpClient(10 * time.Second)
 			if err != nil {
 				return err
@@ -214,7 +204,7 @@ func newStatusCommand() *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if output == "json" {
+			if output.Format() == render.FormatJSON {
 				return writeJSON(out, st)
 			}
 			ew := &errWriter{w: out}
@@ -243,7 +233,7 @@ func newStatusCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "server", "", "instance server `ADDR` (its --listen)")
-	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	output = addFormatFlag(cmd, render.FormatText, render.FormatJSON)
 	tlsf.register(f)
 	return cmd
 }

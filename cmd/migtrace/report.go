@@ -66,26 +66,28 @@ a missing or malformed flag.`,
 	return cmd
 }
 
-// addReportOutputFlag adds -o/--output with completion over the given formats;
-// the first is the default.
-func addReportOutputFlag(cmd *cobra.Command, out *string, formats ...render.Format) {
-	names := make([]string, len(formats))
-	for i, f := range formats {
-		names[i] = string(f)
-	}
-	cmd.Flags().StringVarP(out, "output", "o", names[0], "output format: "+strings.Join(names, ", "))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(names, cobra.ShellCompDirectiveNoFileComp))
-}
+// tableFormats4 are the formats of the phase and adjustment tables.
+var tableFormats4 = []render.Format{render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV}
 
-func parseReportFormat(s string, formats ...render.Format) (render.Format, error) {
-	names := make([]string, len(formats))
-	for i, f := range formats {
-		if string(f) == s {
-			return f, nil
+// command completes a report subcommand: -o over formats, the input and
+// selection flags (role defaults to and is limited to onlyRole, when
+// set), and a RunE that loads the selected sides and hands them to run.
+func (in *reportInput) command(cmd *cobra.Command, onlyRole schema.Role, formats []render.Format,
+	run func(cmd *cobra.Command, args []string, ms []model.Side, format render.Format) error) *cobra.Command {
+	output := addFormatFlag(cmd, formats...)
+	cmd.ValidArgsFunction = reportFileCompletion
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		sel, err := in.selection(onlyRole, onlyRole)
+		if err != nil {
+			return err
 		}
-		names[i] = string(f)
+		ms, err := in.load(cmd.Context(), cmd, args, sel)
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, ms, output.Format())
 	}
-	return "", usageErrorf("invalid value %q for --output: want %s", s, strings.Join(names, ", "))
+	return cmd
 }
 
 // selection validates the selection flags; defaultRole applies when
@@ -175,7 +177,6 @@ const reportInputHelp = `
 Input: FILE... (OTLP JSON Lines; '-' for stdin) and/or --jaeger URL --trace-id ID.`
 
 func newReportPhasesCommand(in *reportInput) *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "phases [FILE|-]...",
 		Short: "The live-migration-times.d table: time per phase, pages and bytes",
@@ -191,32 +192,16 @@ for column.` + reportInputHelp,
 		Example: `  migtrace report phases trace.jsonl
   migtrace report phases --role source --migration 5eed0359-... trace.jsonl
   migtrace report phases --jaeger http://localhost:16686 --trace-id 0af7651916cd43dd8448eb211c80319c`,
-		ValidArgsFunction: reportFileCompletion,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := parseReportFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
-			if err != nil {
-				return err
-			}
-			sel, err := in.selection(0, 0)
-			if err != nil {
-				return err
-			}
-			ms, err := in.load(cmd.Context(), cmd, args, sel)
-			if err != nil {
-				return err
-			}
-			if err := report.RequirePhases(ms); err != nil {
-				return err
-			}
-			return render.Phases(cmd.OutOrStdout(), ms, format)
-		},
 	}
-	addReportOutputFlag(cmd, &output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
-	return cmd
+	return in.command(cmd, 0, tableFormats4, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
+		if err := report.RequirePhases(ms); err != nil {
+			return err
+		}
+		return render.Phases(cmd.OutOrStdout(), ms, format)
+	})
 }
 
 func newReportAdjustmentsCommand(in *reportInput) *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "adjustments [FILE|-]...",
 		Short: "The time-adjustments.d table: guest TSC and boot_hrtime at each time-data stage",
@@ -239,45 +224,19 @@ Destinations whose migration failed before the time data was imported are
 skipped unless named with --migration.` + reportInputHelp,
 		Example: `  migtrace report adjustments trace.jsonl
   migtrace report adjustments -o json --migration 5eed0359-... trace.jsonl`,
-		ValidArgsFunction: reportFileCompletion,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := parseReportFormat(output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
-			if err != nil {
-				return err
-			}
-			sel, err := in.selection(schema.RoleDestination, schema.RoleDestination)
-			if err != nil {
-				return err
-			}
-			ms, err := in.load(cmd.Context(), cmd, args, sel)
-			if err != nil {
-				return err
-			}
-			if in.migrationID == "" {
-				ms = reportWithTimeData(ms)
-				if len(ms) == 0 {
-					return fmt.Errorf("%s: %w: no destination in the input imported time data", reportInputName(args, in), report.ErrNoTimeData)
-				}
-			}
-			return render.Adjustments(cmd.OutOrStdout(), ms, format)
-		},
 	}
-	addReportOutputFlag(cmd, &output, render.FormatDTrace, render.FormatTable, render.FormatJSON, render.FormatCSV)
-	return cmd
-}
-
-func reportWithTimeData(ms []model.Side) []model.Side {
-	out := ms[:0]
-	for _, m := range ms {
-		if m.HasTimeData() {
-			out = append(out, m)
+	return in.command(cmd, schema.RoleDestination, tableFormats4, func(cmd *cobra.Command, args []string, ms []model.Side, format render.Format) error {
+		if in.migrationID == "" {
+			ms = report.WithTimeData(ms)
+			if len(ms) == 0 {
+				return fmt.Errorf("%s: %w: no destination in the input imported time data", reportInputName(args, in), report.ErrNoTimeData)
+			}
 		}
-	}
-	return out
+		return render.Adjustments(cmd.OutOrStdout(), ms, format)
+	})
 }
 
 func newReportSummaryCommand(in *reportInput) *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "summary [FILE|-]...",
 		Short: "Phase-time percentiles, downtime, blackout and RAM rates over many migrations",
@@ -285,30 +244,15 @@ func newReportSummaryCommand(in *reportInput) *cobra.Command {
 role and phase the count, failures, p50/p95/p99/max duration (nearest rank),
 pages, bytes and rate, with the slowest phase (highest median) of each role
 flagged; then the source's downtime and the destination's blackout.` + reportInputHelp,
-		Example:           `  migtrace report summary traces/*.jsonl`,
-		ValidArgsFunction: reportFileCompletion,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := parseReportFormat(output, render.FormatTable, render.FormatJSON, render.FormatCSV)
-			if err != nil {
-				return err
-			}
-			sel, err := in.selection(0, 0)
-			if err != nil {
-				return err
-			}
-			ms, err := in.load(cmd.Context(), cmd, args, sel)
-			if err != nil {
-				return err
-			}
-			return render.Summary(cmd.OutOrStdout(), report.Summarize(ms), format)
-		},
+		Example: `  migtrace report summary traces/*.jsonl`,
 	}
-	addReportOutputFlag(cmd, &output, render.FormatTable, render.FormatJSON, render.FormatCSV)
-	return cmd
+	formats := []render.Format{render.FormatTable, render.FormatJSON, render.FormatCSV}
+	return in.command(cmd, 0, formats, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
+		return render.Summary(cmd.OutOrStdout(), report.Summarize(ms), format)
+	})
 }
 
 func newReportCheckCommand(in *reportInput) *cobra.Command {
-	var output string
 	cmd := &cobra.Command{
 		Use:   "check [FILE|-]...",
 		Short: "Validate the clock adjustments and guest continuity from the trace alone",
@@ -330,41 +274,27 @@ It prints one OK line per clean migration and a FAIL line per violation
 (migration, rule, expected vs got), plus notes such as an ignored TSC offset.
 
 Exit status: 0 when every selected destination is clean, 1 on any violation.` + reportInputHelp,
-		Example:           `  migtrace report check trace.jsonl`,
-		ValidArgsFunction: reportFileCompletion,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			format, err := parseReportFormat(output, render.FormatText, render.FormatJSON)
-			if err != nil {
-				return err
-			}
-			sel, err := in.selection(schema.RoleDestination, schema.RoleDestination)
-			if err != nil {
-				return err
-			}
-			ms, err := in.load(cmd.Context(), cmd, args, sel)
-			if err != nil {
-				return err
-			}
-			results := make([]report.CheckResult, len(ms))
-			violations, sides := 0, 0
-			for i := range ms {
-				results[i] = report.Check(ms[i])
-				if v := len(results[i].Violations()); v > 0 {
-					violations += v
-					sides++
-				}
-			}
-			if err := render.Check(cmd.OutOrStdout(), results, format); err != nil {
-				return err
-			}
-			if violations > 0 {
-				return fmt.Errorf("check failed: %d violation(s) in %d migration(s)", violations, sides)
-			}
-			return nil
-		},
+		Example: `  migtrace report check trace.jsonl`,
 	}
-	addReportOutputFlag(cmd, &output, render.FormatText, render.FormatJSON)
-	return cmd
+	formats := []render.Format{render.FormatText, render.FormatJSON}
+	return in.command(cmd, schema.RoleDestination, formats, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
+		results := make([]report.CheckResult, len(ms))
+		violations, sides := 0, 0
+		for i := range ms {
+			results[i] = report.Check(ms[i])
+			if v := len(results[i].Violations()); v > 0 {
+				violations += v
+				sides++
+			}
+		}
+		if err := render.Check(cmd.OutOrStdout(), results, format); err != nil {
+			return err
+		}
+		if violations > 0 {
+			return fmt.Errorf("check failed: %d violation(s) in %d migration(s)", violations, sides)
+		}
+		return nil
+	})
 }
 
 // reportFileCompletion offers trace files.

@@ -18,10 +18,10 @@ import (
 
 	"github.com/migtrace/migtrace/probes/events"
 	"github.com/migtrace/migtrace/probes/uprobe"
+	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/tracing/model"
-	"github.com/migtrace/migtrace/tracing/schema"
 )
 
 // traceTable says which table a `trace` subcommand prints.
@@ -36,7 +36,7 @@ type traceOptions struct {
 	pid    int
 	binary string
 	count  int
-	output string
+	output *formatFlag
 	otlp   bool
 }
 
@@ -81,10 +81,7 @@ func newTraceTableCommand(table traceTable) *cobra.Command {
 			if o.count < 0 {
 				return usageErrorf("invalid value %d for --count: want 0 (no limit) or more", o.count)
 			}
-			f, err := parseReportFormat(o.output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
-			if err != nil {
-				return err
-			}
+			f := o.output.Format()
 			if runtime.GOOS != "linux" {
 				return errors.New("trace requires Linux (uprobes)")
 			}
@@ -96,7 +93,7 @@ func newTraceTableCommand(table traceTable) *cobra.Command {
 	fl.StringVar(&o.binary, "binary", "", "the process's executable `PATH` (default: /proc/PID/exe)")
 	fl.IntVar(&o.count, "count", 0, "exit after `N` migrations (0: until interrupted)")
 	fl.BoolVar(&o.otlp, "otlp", false, "also export each migration as spans over OTLP/HTTP to $OTEL_EXPORTER_OTLP_ENDPOINT")
-	addReportOutputFlag(cmd, &o.output, render.FormatDTrace, render.FormatTable, render.FormatJSON)
+	o.output = addFormatFlag(cmd, render.FormatDTrace, render.FormatTable, render.FormatJSON)
 	return cmd
 }
 
@@ -187,12 +184,7 @@ func printTraceTable(w io.Writer, td ptrace.Traces, table traceTable, f render.F
 	if table == tracePhases {
 		return true, render.Phases(w, ms, f)
 	}
-	var dst []model.Side
-	for _, m := range ms {
-		if m.Role == schema.RoleDestination && m.HasTimeData() {
-			dst = append(dst, m)
-		}
-	}
+	dst := report.WithTimeData(ms)
 	if len(dst) == 0 {
 		return false, nil
 	}
