@@ -40,7 +40,7 @@ func (f *formatFlag) Set(s string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("invalid value %q for --output: want %s", s, f.names())
+	return fmt.Errorf("want %s", f.names())
 }
 
 func (f *formatFlag) names() string {
