@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/vmm/sim"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -67,8 +68,8 @@ func BenchmarkRAMPush(b *testing.B) {
 	src := &side{cfg: Config{}.withDefaults(), role: schema.RoleSource, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(sc)}
 	dst := &side{cfg: Config{}.withDefaults(), role: schema.RoleDestination, clock: vmm.SystemClock(), result: &model.Side{}, conn: wire.NewConn(dc)}
 	sender, receiver := newRAMSender(src, srcVM), newRAMReceiver(dst, dstVM)
-	all := newBitmap(sender.pages)
-	all.fill(sender.pages)
+	all := pagebits.New(sender.pages)
+	all.Fill(sender.pages)
 
 	rawA, rawB := tcpPair(b)
 	defer rawA.Close()

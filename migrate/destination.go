@@ -12,6 +12,7 @@ import (
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -272,13 +273,11 @@ func (d *destination) deviceState(ctx context.Context, _ *model.PhaseTiming) err
 // ramPull asks the source for every page that never arrived (normally
 // none: the first round sends all of RAM) and receives them.
 func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
-	missing := newBitmap(d.ram.pages)
-	missing.fill(d.ram.pages)
-	for i := range missing {
-		missing[i] &^= d.ram.received[i]
-	}
+	missing := pagebits.New(d.ram.pages)
+	missing.Fill(d.ram.pages)
+	missing.AndNot(d.ram.received)
 	var runs []wire.PageRun
-	_ = missing.runs(1<<31, func(first, count uint64) error {
+	_ = missing.Runs(1<<31, func(first, count uint64) error {
 		runs = append(runs, wire.PageRun{First: first, Count: uint32(count)})
 		return nil
 	})
@@ -306,7 +305,7 @@ func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error
 		}
 		break
 	}
-	if want := missing.count(); st.pages != want {
+	if want := missing.Count(); st.pages != want {
 		return fmt.Errorf("%w: pulled %d pages, asked for %d", ErrProtocol, st.pages, want)
 	}
 	st.addTo(rec)

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -41,7 +42,7 @@ type ramSender struct {
 	zero []wire.PageRun
 	// taken accumulates every dirty bit taken from the VM, so that a failed
 	// migration can put them all back.
-	taken bitmap
+	taken pagebits.Bitmap
 	// rate is the measured wire throughput in bytes/s (0 until measured).
 	rate float64
 }
@@ -52,17 +53,17 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	return &ramSender{
 		s: s, vm: vm, pages: pages,
 		pd: pd, buf: pd.Data,
-		taken: newBitmap(pages),
+		taken: pagebits.New(pages),
 	}
 }
 
 // takeDirty reads and clears the VM's dirty log into b, remembering what
 // it took.
-func (r *ramSender) takeDirty(b bitmap) error {
+func (r *ramSender) takeDirty(b pagebits.Bitmap) error {
 	if err := r.vm.TakeDirty(0, r.pages, b); err != nil {
 		return fmt.Errorf("reading the dirty log: %w", err)
 	}
-	r.taken.or(b)
+	r.taken.Or(b)
 	return nil
 }
 
@@ -74,15 +75,15 @@ func (r *ramSender) restoreDirty() error {
 
 // sendRound sends the pages set in b as one round and waits for the
 // destination's acknowledgement.
-func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b bitmap) (roundStats, error) {
+func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pagebits.Bitmap) (roundStats, error) {
 	start := time.Now()
 	wireStart := r.s.conn.BytesSent()
-	total := b.count()
+	total := b.Count()
 	var st roundStats
 	if err := r.s.conn.Send(ctx, &wire.RoundBegin{Round: uint32(round), Paused: paused, Pages: total}); err != nil {
 		return st, err
 	}
-	err := b.runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
+	err := b.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
 		if err := r.sendRun(ctx, first, count, paused, &st); err != nil {
 			return err
 		}
@@ -200,13 +201,13 @@ func (r *ramSender) flushZero(ctx context.Context) error {
 // round the pages dirtied meanwhile, until what is left could be sent
 // within the downtime target at the measured rate, or the round limit is
 // reached. It returns the dirty pages still to send.
-func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.PhaseTiming) (bitmap, error) {
-	cur := newBitmap(r.pages)
+func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.PhaseTiming) (pagebits.Bitmap, error) {
+	cur := pagebits.New(r.pages)
 	// Clear the dirty log first so every write from now on is caught.
 	if err := r.takeDirty(cur); err != nil {
 		return nil, err
 	}
-	cur.fill(r.pages)
+	cur.Fill(r.pages)
 	for round := 0; ; round++ {
 		st, err := r.sendRound(ctx, round, false, cur)
 		if err != nil {
@@ -217,7 +218,7 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		if err := r.takeDirty(cur); err != nil {
 			return nil, err
 		}
-		dirty := cur.count()
+		dirty := cur.Count()
 		pr := model.PrecopyRound{
 			Phase: schema.PhaseRamPushPrePause, Round: int64(round),
 			Pages: int64(st.pages), ZeroPages: int64(st.zeroPages), Bytes: int64(st.bytes),
@@ -248,17 +249,17 @@ type ramReceiver struct {
 	s        *side
 	vm       vmm.VM
 	pages    uint64
-	received bitmap
+	received pagebits.Bitmap
 	// written marks pages that hold data: a new VM's memory is zero, so a
 	// zero marker for a page never written needs no work.
-	written bitmap
+	written pagebits.Bitmap
 	hashes  pageHashes
 }
 
 func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
 	pages := vm.Spec().Pages()
-	return &ramReceiver{s: s, vm: vm, pages: pages, received: newBitmap(pages),
-		written: newBitmap(pages), hashes: newPageHashes(pages)}
+	return &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
+		written: pagebits.New(pages), hashes: newPageHashes(pages)}
 }
 
 // zero clears the pages of a run that hold data.
@@ -274,7 +275,7 @@ func (r *ramReceiver) zero(first, count uint64) error {
 		runLen = 0
 	}
 	for p := first; p < first+count; p++ {
-		if !r.written.get(p) {
+		if !r.written.Get(p) {
 			flush()
 			continue
 		}
@@ -307,8 +308,8 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 			return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
 		}
 		r.hashes.update(m.First, m.Data)
-		r.received.setRange(m.First, n)
-		r.written.setRange(m.First, n)
+		r.received.SetRange(m.First, n)
+		r.written.SetRange(m.First, n)
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
@@ -326,7 +327,7 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 				return true, err
 			}
 			r.hashes.zero(run.First, n)
-			r.received.setRange(run.First, n)
+			r.received.SetRange(run.First, n)
 			st.pages += n
 			st.zeroPages += n
 			// Zero pages count as moved, with no payload, as on the source.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -49,7 +50,7 @@ type source struct {
 	handedOff bool
 	pauseHrt  int64
 	pauseWall int64
-	pending   bitmap
+	pending   pagebits.Bitmap
 	hashes    chan hashResult
 	devices   []vmm.DeviceState
 }
@@ -152,11 +153,11 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 }
 
 func (s *source) ramPushPostPause(ctx context.Context, rec *model.PhaseTiming) error {
-	last := newBitmap(s.ram.pages)
+	last := pagebits.New(s.ram.pages)
 	if err := s.ram.takeDirty(last); err != nil {
 		return err
 	}
-	s.pending.or(last)
+	s.pending.Or(last)
 	st, err := s.ram.sendRound(ctx, s.rounds, true, s.pending)
 	if err != nil {
 		return err
@@ -196,15 +197,15 @@ func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 	if err != nil {
 		return err
 	}
-	want := newBitmap(s.ram.pages)
+	want := pagebits.New(s.ram.pages)
 	for _, run := range req.Runs {
 		if run.Count == 0 || run.First >= s.ram.pages || uint64(run.Count) > s.ram.pages-run.First {
 			return fmt.Errorf("%w: pull of pages %d+%d outside guest memory of %d pages", ErrProtocol, run.First, run.Count, s.ram.pages)
 		}
-		want.setRange(run.First, uint64(run.Count))
+		want.SetRange(run.First, uint64(run.Count))
 	}
 	var st roundStats
-	err = want.runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
+	err = want.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
 		return s.ram.sendRun(ctx, first, count, true, &st)
 	})
 	if err == nil {

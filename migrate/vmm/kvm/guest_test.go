@@ -111,28 +111,3 @@ func TestParseRing(t *testing.T) {
 		t.Errorf("wrong capacity parsed")
 	}
 }
-
-func TestBits(t *testing.T) {
-	for _, pos := range []uint64{0, 1, 37, 63, 64, 100} {
-		for _, n := range []uint64{1, 5, 63, 64} {
-			b := make([]uint64, 4)
-			w := uint64(0xdead_beef_cafe_f00d)
-			if n < 64 {
-				w &= 1<<n - 1
-			}
-			orBits(b, pos, n, w)
-			for i := range uint64(256) {
-				want := i >= pos && i < pos+n && w>>(i-pos)&1 == 1
-				if got := b[i/64]>>(i%64)&1 == 1; got != want {
-					t.Fatalf("orBits(pos %d, n %d): bit %d = %v", pos, n, i, got)
-				}
-			}
-			if got := takeBits(b, pos, n); got != w {
-				t.Errorf("takeBits(pos %d, n %d) = %#x, want %#x", pos, n, got, w)
-			}
-			if b[0]|b[1]|b[2]|b[3] != 0 {
-				t.Errorf("takeBits(pos %d, n %d) left bits set: %x", pos, n, b)
-			}
-		}
-	}
-}

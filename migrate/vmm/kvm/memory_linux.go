@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 )
 
 // pageRange checks [first, first+count) against guest memory.
@@ -153,7 +154,7 @@ func (vm *VM) TakeDirty(first, count uint64, bitmap []uint64) error {
 	clear(bitmap[:(count+63)/64])
 	for i := uint64(0); i < count; i += 64 {
 		n := min(64, count-i)
-		bitmap[i/64] = takeBits(vm.pending, first+i, n)
+		bitmap[i/64] = pagebits.Take(vm.pending, first+i, n)
 	}
 	return nil
 }
@@ -181,7 +182,7 @@ func (vm *VM) RestoreDirty(first, count uint64, bitmap []uint64) error {
 		if n < 64 {
 			w &= 1<<n - 1
 		}
-		orBits(vm.pending, first+i, n, w)
+		pagebits.Put(vm.pending, first+i, n, w)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 )
 
 // stripeCount is the number of page locks; page p uses stripe p%stripeCount.
@@ -183,10 +184,12 @@ func (vm *VM) TakeDirty(first, count uint64, bitmap []uint64) error {
 	if err := checkBitmap(m, first, count, bitmap); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	out := bitmap[:(count+63)/64]
+	out := bitmap[:pagebits.Words(count)]
 	clear(out)
-	forEachWord(first, count, func(w int, mask uint64) {
+	forEachWord(first, count, func(w, lo, n uint64) {
 		word := &m.dirty[w]
+		shift := lo - w*64
+		mask := lowBits(n) << shift
 		// Most words are clean in a converging migration: a plain load
 		// skips the locked instruction for them.
 		if word.Load()&mask == 0 {
@@ -198,7 +201,7 @@ func (vm *VM) TakeDirty(first, count uint64, bitmap []uint64) error {
 		} else {
 			taken = word.And(^mask) & mask
 		}
-		placeBits(out, first, w, taken)
+		pagebits.Put(out, lo-first, n, taken>>shift)
 	})
 	return nil
 }
@@ -215,9 +218,9 @@ func (vm *VM) RestoreDirty(first, count uint64, bitmap []uint64) error {
 	if err := checkBitmap(m, first, count, bitmap); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	forEachWord(first, count, func(w int, mask uint64) {
-		if bits := gatherBits(bitmap, first, w) & mask; bits != 0 {
-			m.dirty[w].Or(bits)
+	forEachWord(first, count, func(w, lo, n uint64) {
+		if bits := pagebits.Extract(bitmap, lo-first, n); bits != 0 {
+			m.dirty[w].Or(bits << (lo - w*64))
 		}
 	})
 	return nil
@@ -227,64 +230,29 @@ func checkBitmap(m *guestMemory, first, count uint64, bitmap []uint64) error {
 	if err := m.checkRange(first, count); err != nil {
 		return err
 	}
-	if uint64(len(bitmap)) < (count+63)/64 {
+	if uint64(len(bitmap)) < pagebits.Words(count) {
 		return fmt.Errorf("bitmap of %d words holds fewer than %d bits", len(bitmap), count)
 	}
 	return nil
 }
 
-// forEachWord calls fn for each dirty-log word overlapping pages [first,
-// first+count), with the mask of that word's bits inside the range.
-func forEachWord(first, count uint64, fn func(w int, mask uint64)) {
-	if count == 0 {
-		return
-	}
+// forEachWord calls fn for each dirty-log word w overlapping pages [first,
+// first+count), with the run of n pages from page lo that lies in both.
+func forEachWord(first, count uint64, fn func(w, lo, n uint64)) {
 	end := first + count // exclusive
-	for w := first / 64; w*64 < end; w++ {
-		mask := ^uint64(0)
-		if lo := w * 64; first > lo {
-			mask &= ^uint64(0) << (first - lo)
-		}
-		if hi := w*64 + 64; end < hi {
-			mask &= ^uint64(0) >> (hi - end)
-		}
-		fn(int(w), mask)
+	for lo := first; lo < end; {
+		w := lo / 64
+		n := min(w*64+64, end) - lo
+		fn(w, lo, n)
+		lo += n
 	}
 }
 
-// placeBits ORs the in-range bits of dirty-log word w into out, where bit i
-// of out is page first+i.
-func placeBits(out []uint64, first uint64, w int, taken uint64) {
-	shift := first % 64
-	k := uint64(w) - first/64 // out word that receives bits >= shift
-	if shift == 0 {
-		out[k] |= taken
-		return
+func lowBits(n uint64) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
 	}
-	if k < uint64(len(out)) {
-		out[k] |= taken >> shift
-	}
-	if k > 0 {
-		out[k-1] |= taken << (64 - shift)
-	}
-}
-
-// gatherBits is placeBits' inverse: the bits of bitmap (bit i is page
-// first+i) that belong to dirty-log word w, in that word's layout.
-func gatherBits(bitmap []uint64, first uint64, w int) uint64 {
-	shift := first % 64
-	k := uint64(w) - first/64
-	if shift == 0 {
-		return bitmap[k]
-	}
-	var v uint64
-	if k < uint64(len(bitmap)) {
-		v |= bitmap[k] << shift
-	}
-	if k > 0 {
-		v |= bitmap[k-1] >> (64 - shift)
-	}
-	return v
+	return 1<<n - 1
 }
 
 // DirtyCount returns the number of pages currently marked dirty, without
