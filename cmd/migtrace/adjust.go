@@ -155,31 +155,18 @@ func writeJSON(w io.Writer, v any) error {
 // writeAdjustText explains the adjustment the way propolis's destination
 // log does, so the two can be compared line by line.
 func writeAdjustText(w io.Writer, src, dst timedata.Data, adj timedata.Adjustments) error {
-	ew := &errWriter{w: w}
-	ew.printf("Time data adjustments:\n")
-	ew.printf("- guest TSC freq: %d Hz = %d.%09d GHz\n", src.GuestFreq, src.GuestFreq/timedata.NsPerSec, src.GuestFreq%timedata.NsPerSec)
-	ew.printf("- guest uptime ns: %d\n", adj.GuestUptime)
-	ew.printf("- migration time delta: %v\n", time.Duration(adj.MigrateDelta))
+	ew := render.NewErrWriter(w)
+	ew.Printf("Time data adjustments:\n")
+	ew.Printf("- guest TSC freq: %d Hz = %d.%09d GHz\n", src.GuestFreq, src.GuestFreq/timedata.NsPerSec, src.GuestFreq%timedata.NsPerSec)
+	ew.Printf("- guest uptime ns: %d\n", adj.GuestUptime)
+	ew.Printf("- migration time delta: %v\n", time.Duration(adj.MigrateDelta))
 	if adj.MigrateDeltaNegative {
-		ew.printf("- WARNING: the destination wall clock is behind the source's; the migration delta was clamped to 0\n")
+		ew.Printf("- WARNING: the destination wall clock is behind the source's; the migration delta was clamped to 0\n")
 	}
-	ew.printf("- guest_tsc adjustment = %d + %d = %d\n", src.GuestTSC, adj.GuestTSCDelta, dst.GuestTSC)
-	ew.printf("- boot_hrtime adjustment = %d ---> %d - %d = %d\n", src.BootHrtime, dst.Hrtime, adj.BootHrtimeTotal, dst.BootHrtime)
-	ew.printf("- boot_hrtime delta: %+d ns\n", adj.BootHrtimeDelta)
-	ew.printf("- dest highres clock time: %d\n", dst.Hrtime)
-	ew.printf("- dest wall clock time: %ss\n", dst.Wallclock)
-	return ew.err
-}
-
-// errWriter keeps the first write error so a renderer can print freely and
-// check once.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) printf(format string, args ...any) {
-	if e.err == nil {
-		_, e.err = fmt.Fprintf(e.w, format, args...)
-	}
+	ew.Printf("- guest_tsc adjustment = %d + %d = %d\n", src.GuestTSC, adj.GuestTSCDelta, dst.GuestTSC)
+	ew.Printf("- boot_hrtime adjustment = %d ---> %d - %d = %d\n", src.BootHrtime, dst.Hrtime, adj.BootHrtimeTotal, dst.BootHrtime)
+	ew.Printf("- boot_hrtime delta: %+d ns\n", adj.BootHrtimeDelta)
+	ew.Printf("- dest highres clock time: %d\n", dst.Hrtime)
+	ew.Printf("- dest wall clock time: %ss\n", dst.Wallclock)
+	return ew.Err()
 }

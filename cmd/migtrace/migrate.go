@@ -207,13 +207,13 @@ func newStatusCommand() *cobra.Command {
 			if output.Format() == render.FormatJSON {
 				return writeJSON(out, st)
 			}
-			ew := &errWriter{w: out}
-			ew.printf("name:      %s\nstate:     %s\nbackend:   %s\nmemory:    %s\nguest TSC: %d\n",
+			ew := render.NewErrWriter(out)
+			ew.Printf("name:      %s\nstate:     %s\nbackend:   %s\nmemory:    %s\nguest TSC: %d\n",
 				st.Name, st.State, st.Backend, render.HumanBytes(float64(st.MemoryBytes)), st.GuestTSC)
 			if m := st.Migration; m != nil {
-				ew.printf("migration: %s (%s, peer %s) %s, phase %s\n", m.ID, m.Role, m.Peer, m.Result, m.Phase)
+				ew.Printf("migration: %s (%s, peer %s) %s, phase %s\n", m.ID, m.Role, m.Peer, m.Result, m.Phase)
 				if m.Error != "" {
-					ew.printf("error:     %s\n", m.Error)
+					ew.Printf("error:     %s\n", m.Error)
 				}
 				if d := m.Detail; d != nil && m.Result == schema.ResultSuccess {
 					if b := d.Blackout; b != nil {
@@ -221,14 +221,14 @@ func newStatusCommand() *cobra.Command {
 						if b.ErrorNs != nil {
 							bound = time.Duration(*b.ErrorNs).String()
 						}
-						ew.printf("blackout:  %v (± %s)\n", time.Duration(b.Ns), bound)
+						ew.Printf("blackout:  %v (± %s)\n", time.Duration(b.Ns), bound)
 					}
 					if d.DowntimeNs > 0 {
-						ew.printf("downtime:  %v\n", time.Duration(d.DowntimeNs))
+						ew.Printf("downtime:  %v\n", time.Duration(d.DowntimeNs))
 					}
 				}
 			}
-			return ew.err
+			return ew.Err()
 		},
 	}
 	f := cmd.Flags()

@@ -105,21 +105,21 @@ func Adjustments(w io.Writer, ms []model.Side, f Format) error {
 func (t AdjustmentTable) heading() string { return "migration " + t.MigrationID + " " + t.Role }
 
 func writeAdjustmentsDTrace(w io.Writer, t AdjustmentTable) error {
-	ew := &errWriter{w: w}
-	ew.printf("%15s %20s %20s\n", "GUEST FREQ (Hz)", "UPTIME (usec)", "TOTAL TIME (usec)")
-	ew.printf("%15d %20d %20d\n", t.GuestFreq, t.UptimeUs, t.TotalUs)
-	ew.printf("\n")
-	ew.printf("%-10s %20s %20s %20s\n", "EVENT", "DURATION (usec)", "GUEST TSC", "BOOT HRTIME")
+	ew := NewErrWriter(w)
+	ew.Printf("%15s %20s %20s\n", "GUEST FREQ (Hz)", "UPTIME (usec)", "TOTAL TIME (usec)")
+	ew.Printf("%15d %20d %20d\n", t.GuestFreq, t.UptimeUs, t.TotalUs)
+	ew.Printf("\n")
+	ew.Printf("%-10s %20s %20s %20s\n", "EVENT", "DURATION (usec)", "GUEST TSC", "BOOT HRTIME")
 	for i, s := range t.Stages {
 		if i > 0 {
 			a := t.Adjustments[i-1]
 			// Two spaces: the script's layout, which leaves the
 			// DURATION column empty.
-			ew.printf("%-30s  %20d %20d\n", "[adjustment]", a.GuestTSCDelta, a.BootHrtimeDelta)
+			ew.Printf("%-30s  %20d %20d\n", "[adjustment]", a.GuestTSCDelta, a.BootHrtimeDelta)
 		}
-		ew.printf("%-10s %20d %20d %20d\n", s.Event, s.DurationUs, s.GuestTSC, s.BootHrtime)
+		ew.Printf("%-10s %20d %20d %20d\n", s.Event, s.DurationUs, s.GuestTSC, s.BootHrtime)
 	}
-	return ew.err
+	return ew.Err()
 }
 
 func writeAdjustmentsTable(w io.Writer, t AdjustmentTable) error {

@@ -21,11 +21,11 @@ type checkJSON struct {
 func Check(w io.Writer, results []report.CheckResult, f Format) error {
 	switch f {
 	case FormatText:
-		ew := &errWriter{w: w}
+		ew := NewErrWriter(w)
 		for _, r := range results {
 			writeCheckText(ew, r)
 		}
-		return ew.err
+		return ew.Err()
 	case FormatJSON:
 		out := make([]checkJSON, len(results))
 		for i, r := range results {
@@ -39,21 +39,21 @@ func Check(w io.Writer, results []report.CheckResult, f Format) error {
 	return unsupported(f, "check", FormatText, FormatJSON)
 }
 
-func writeCheckText(ew *errWriter, r report.CheckResult) {
+func writeCheckText(ew *ErrWriter, r report.CheckResult) {
 	who := fmt.Sprintf("migration %s %s", r.MigrationID, r.Role)
 	if r.Skipped != "" {
-		ew.printf("SKIP %s: %s\n", who, r.Skipped)
+		ew.Printf("SKIP %s: %s\n", who, r.Skipped)
 		return
 	}
 	for _, f := range r.Violations() {
-		ew.printf("FAIL %s: %s: %s: expected %s, got %s\n", who, f.Rule, f.Message, f.Expected, f.Got)
+		ew.Printf("FAIL %s: %s: %s: expected %s, got %s\n", who, f.Rule, f.Message, f.Expected, f.Got)
 	}
 	if r.OK() {
-		ew.printf("OK %s: %d rules hold; continuity: %s\n", who, r.Checked, continuityText(r.Continuity))
+		ew.Printf("OK %s: %d rules hold; continuity: %s\n", who, r.Checked, continuityText(r.Continuity))
 	}
 	for _, f := range r.Findings {
 		if f.Severity == report.SeverityNote {
-			ew.printf("note: %s: %s\n", who, f.Message)
+			ew.Printf("note: %s: %s\n", who, f.Message)
 		}
 	}
 }

@@ -34,18 +34,25 @@ func unsupported(f Format, what string, have ...Format) error {
 	return fmt.Errorf("%w %q for %s (want %s)", ErrUnsupportedFormat, f, what, strings.Join(names, ", "))
 }
 
-// errWriter keeps the first write error so renderers print freely and
-// check once.
-type errWriter struct {
+// ErrWriter keeps the first write error, so a renderer prints freely and
+// checks once.
+type ErrWriter struct {
 	w   io.Writer
 	err error
 }
 
-func (e *errWriter) printf(format string, args ...any) {
+// NewErrWriter returns an ErrWriter writing to w.
+func NewErrWriter(w io.Writer) *ErrWriter { return &ErrWriter{w: w} }
+
+// Printf writes unless an earlier write failed.
+func (e *ErrWriter) Printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
 }
+
+// Err is the first write error.
+func (e *ErrWriter) Err() error { return e.err }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

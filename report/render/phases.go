@@ -130,30 +130,30 @@ func eachTable[T interface{ heading() string }](w io.Writer, tables []T, write f
 func (t PhaseTable) heading() string { return "migration " + t.MigrationID + " " + t.Role }
 
 func writePhasesDTrace(w io.Writer, t PhaseTable) error {
-	ew := &errWriter{w: w}
+	ew := NewErrWriter(w)
 	// The widths of the seed's capture (51 columns); propolis later
 	// narrowed the script to 46.
-	ew.printf("%-20s %30s\n", "PHASE", "TIME ELAPSED (usec)")
+	ew.Printf("%-20s %30s\n", "PHASE", "TIME ELAPSED (usec)")
 	for _, r := range t.Rows {
-		ew.printf("%-20s %30d\n", r.Phase, r.ElapsedUs)
+		ew.Printf("%-20s %30d\n", r.Phase, r.ElapsedUs)
 	}
-	ew.printf("%-20s %30d\n", "TOTAL", t.TotalUs)
+	ew.Printf("%-20s %30d\n", "TOTAL", t.TotalUs)
 	if p := t.Pages; p != nil {
-		ew.printf("\n")
-		ew.printf("%-25s %20d\n", "NPAGES XFERED (total)", p.TotalPages)
-		ew.printf("%-25s %20d\n", "NBYTES XFERED (total)", p.TotalBytes)
-		ew.printf("%-25s %20d\n", "NPAGES XFERED (unpaused)", p.UnpausedPages)
-		ew.printf("%-25s %20d\n", "NBYTES XFERED (unpaused)", p.UnpausedBytes)
+		ew.Printf("\n")
+		ew.Printf("%-25s %20d\n", "NPAGES XFERED (total)", p.TotalPages)
+		ew.Printf("%-25s %20d\n", "NBYTES XFERED (total)", p.TotalBytes)
+		ew.Printf("%-25s %20d\n", "NPAGES XFERED (unpaused)", p.UnpausedPages)
+		ew.Printf("%-25s %20d\n", "NBYTES XFERED (unpaused)", p.UnpausedBytes)
 		if p.UnpausedKiBps != nil {
-			ew.printf("%-25s %20d\n", "KiB/SEC (unpaused)", *p.UnpausedKiBps)
+			ew.Printf("%-25s %20d\n", "KiB/SEC (unpaused)", *p.UnpausedKiBps)
 		}
-		ew.printf("%-25s %20d\n", "NPAGES XFERED (paused)", p.PausedPages)
-		ew.printf("%-25s %20d\n", "NBYTES XFERED (paused)", p.PausedBytes)
+		ew.Printf("%-25s %20d\n", "NPAGES XFERED (paused)", p.PausedPages)
+		ew.Printf("%-25s %20d\n", "NBYTES XFERED (paused)", p.PausedBytes)
 		if p.PausedKiBps != nil {
-			ew.printf("%-25s %20d\n", "KiB/SEC (paused)", *p.PausedKiBps)
+			ew.Printf("%-25s %20d\n", "KiB/SEC (paused)", *p.PausedKiBps)
 		}
 	}
-	return ew.err
+	return ew.Err()
 }
 
 func writePhasesTable(w io.Writer, t PhaseTable) error {
