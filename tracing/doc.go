@@ -1,5 +1,5 @@
-// Package tracing sets up migtrace's OpenTelemetry pipeline and defines how
-// migration facts become spans, span events and metrics.
+// Package tracing sets up migtrace's OpenTelemetry pipeline: exporters,
+// metrics and trace-context propagation.
 //
 // [Setup] builds a [Telemetry] from a [Config]: a tracer provider that
 // exports to an OTLP JSON Lines file ([NewFileExporter], the format of the
@@ -9,9 +9,11 @@
 // [Telemetry.MetricsHandler]. A nil *Telemetry and a nil *Instruments are
 // valid and do nothing, so callers can run without telemetry.
 //
-// The attribute helpers ([StageEventAttributes], [Uint64], [Wallclock], ...)
-// are the only place where migration values are encoded as attributes; the
-// names come from package schema and are documented in docs/trace-schema.md.
+// What a migration records lives elsewhere, each in one place: the names
+// of spans, events, attributes and metrics in tracing/schema (documented in
+// docs/trace-schema.md), the record of one side of a migration in
+// tracing/model, and the only code that turns that record into span
+// attributes and back in tracing/spancodec.
 //
 // Errors: Setup returns errors that name the exporter or file that failed;
 // Shutdown and ForceFlush join the errors of every exporter with
