@@ -69,6 +69,20 @@ type Config struct {
 	// of RAM, so on a large guest it is most of the downtime; without it
 	// the destination cannot check memory at the handoff.
 	SkipMemoryChecksum bool
+
+	// Handoff is this side's handoff record, which the server serves to
+	// the peer and to operators; nil gives the side a private one.
+	Handoff *Handoff
+	// AskPeer asks the peer's server for its handoff state when the
+	// stream breaks during the handoff; nil leaves only an operator's
+	// Handoff.Resolve to settle it.
+	AskPeer AskPeer
+	// PeerAPI is the source's API address, which the destination asks
+	// (destination; the source learns the destination's in ServerState).
+	PeerAPI string
+	// OnPeerAPI, if set, is told the destination's API address when the
+	// source learns it (source).
+	OnPeerAPI func(addr string)
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClockProbes <= 0 {
 		c.ClockProbes = DefaultClockProbes
+	}
+	if c.Handoff == nil {
+		c.Handoff = NewHandoff()
 	}
 	return c
 }

@@ -41,6 +41,11 @@ func RunDestination(ctx context.Context, dial Dialer, backend vmm.Backend, id ID
 		defer s.conn.Close()
 	}
 	s.finish(err)
+	if err != nil && d.ready {
+		// The outcome is unknown: the verified guest stays, paused, with
+		// the caller.
+		return d.vm, s.result, err
+	}
 	if err != nil {
 		return nil, s.result, err
 	}
@@ -55,6 +60,9 @@ type destination struct {
 	ram     *ramReceiver
 	// postPause is the RoundBegin that ended the pre-pause phase.
 	postPause *wire.RoundBegin
+	// ready is set from our Okay to Finish until the outcome is known:
+	// while it is, abort keeps the guest.
+	ready bool
 	// clockEst is Sync's estimate of the source's wall clock minus this
 	// host's; clockOK says whether one was made.
 	clockEst wire.ClockEstimate
@@ -347,15 +355,42 @@ func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) err
 		span.AddEvent(schema.EventContinuity, trace.WithAttributes(spancodec.ContinuityAttributes(*d.result.Continuity)...))
 		return err
 	}
-	if err := d.conn.Send(ctx, &wire.Okay{}); err != nil {
-		return err
+	// Ready: from the Okay on, this side never discards the verified
+	// guest unless the source says it runs it, or an operator does.
+	h := d.cfg.Handoff
+	h.set(HandoffReady)
+	d.ready = true
+	err = d.conn.Send(ctx, &wire.Okay{})
+	if err == nil {
+		_, err = wire.Expect[*wire.Handoff](ctx, d.conn)
 	}
-	if _, err := wire.Expect[*wire.Handoff](ctx, d.conn); err != nil {
-		return err
+	if err != nil {
+		var remote *wire.RemoteError
+		if errors.As(err, &remote) {
+			d.ready = false
+			return err // the source said it aborted: it runs the guest
+		}
+		r, werr := d.awaitOutcome(ctx, d.cfg.PeerAPI, destinationVerdict)
+		if werr != nil {
+			return fmt.Errorf("the handoff's outcome is unknown (the verified VM stays paused here): %w (after %v)", werr, err)
+		}
+		if r == ResolveAbort {
+			d.ready = false
+			return fmt.Errorf("the source runs the guest: %w", err)
+		}
+		d.cfg.Logger.Warn("the Handoff was lost, but the source committed: resuming the guest here", "err", err)
 	}
 	// The guest is ours now.
 	if err := d.vm.Resume(ctx); err != nil {
+		// Tell the source, which still holds its paused copy, that this
+		// side cannot run the guest; our record says so too.
+		d.ready = false
 		return fmt.Errorf("resuming the migrated VM: %w", err)
+	}
+	h.set(HandoffResumed)
+	if err := d.conn.Send(ctx, &wire.Resumed{}); err != nil {
+		// The source learns it from our record instead.
+		d.cfg.Logger.Warn("sending Resumed; the source will ask our API", "err", err)
 	}
 	_, resumed := d.clock.Now()
 	defer func() {
@@ -454,8 +489,33 @@ func (d *destination) measureContinuity(ctx context.Context) {
 	d.result.Continuity.TSCOffsetHonoured = &honoured
 }
 
+// destinationVerdict settles a ready destination's pending handoff from
+// the source's record: committed (resume ours) or aborted, which means it
+// runs the guest again (discard ours). A source whose server restarted
+// holds no copy, so ours is the only one left. Otherwise keep asking.
+func destinationVerdict(peer HandoffState, err error) Resolution {
+	switch {
+	case errors.Is(err, ErrUnknownMigration):
+		return ResolveCommit
+	case err != nil:
+		return ""
+	case peer == HandoffCommitted || peer == HandoffCompleted:
+		return ResolveCommit
+	case peer == HandoffAborted:
+		return ResolveAbort
+	}
+	return "" // undecided: it will time out on our Okay and abort
+}
+
 // abort tells the source why (best effort) and destroys the half-built VM.
 func (d *destination) abort(cause error) {
+	if d.ready {
+		// Still ready means the outcome is unknown: keep the verified,
+		// paused guest for an operator rather than risk losing it.
+		d.cfg.Logger.Error("keeping the verified guest paused: the handoff's outcome is unknown", "err", cause)
+		return
+	}
+	d.cfg.Handoff.set(HandoffAborted)
 	if d.conn != nil {
 		var remote *wire.RemoteError
 		if !errors.As(cause, &remote) {

@@ -45,6 +45,8 @@ type source struct {
 	ram *ramSender
 	// rounds is the number of pre-copy rounds sent before the pause.
 	rounds int
+	// peerAPI is the destination's API address, from ServerState.
+	peerAPI string
 
 	paused    bool
 	handedOff bool
@@ -225,6 +227,10 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
 	s.result.PeerName = peer.Name
+	s.peerAPI = peer.Address
+	if s.cfg.OnPeerAPI != nil {
+		s.cfg.OnPeerAPI(peer.Address)
+	}
 	return s.conn.Send(ctx, &wire.ServerState{Name: s.cfg.Name, Address: s.cfg.Address})
 }
 
@@ -255,29 +261,75 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	for _, p := range s.result.Phases {
 		fin.Phases = append(fin.Phases, wire.PhaseTiming{Phase: uint8(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: uint64(p.Bytes), Pages: uint64(p.Pages)})
 	}
+	h := s.cfg.Handoff
+	h.set(HandoffUndecided)
 	if err := s.conn.Send(ctx, fin); err != nil {
 		return err
 	}
 	// The destination verifies and says it is ready to run the guest.
+	// Without its Okay this side never commits: abort resumes the VM, and
+	// a destination that did answer learns "aborted" from our record.
 	if _, err := wire.Expect[*wire.Okay](ctx, s.conn); err != nil {
 		return err
 	}
-	// The commit point: once the handoff is written the destination owns
-	// the guest and this side never resumes it, whatever happens next.
+	// The commit point: from here this side never resumes the guest on
+	// its own. It keeps it paused until the destination says it runs it
+	// (Resumed) or that it discarded its copy.
 	s.handedOff = true
-	if err := s.conn.Send(ctx, &wire.Handoff{}); err != nil {
-		// The destination may or may not have seen the handoff; resuming
-		// here could run the guest twice, so the VM stays paused.
-		s.cfg.Logger.Error("handoff write failed after commit; the VM stays paused here", "err", err)
+	h.set(HandoffCommitted)
+	err := s.conn.Send(ctx, &wire.Handoff{})
+	if err == nil {
+		s.result.DowntimeNs = s.now() - s.pauseHrt
+		_, err = wire.Expect[*wire.Resumed](ctx, s.conn)
 	}
-	s.result.DowntimeNs = s.now() - s.pauseHrt
+	if err != nil {
+		var remote *wire.RemoteError
+		if errors.As(err, &remote) {
+			// The destination said it failed after our commit: it does not
+			// run the guest, so this side resumes it.
+			s.handedOff = false
+			return fmt.Errorf("the destination could not take the guest after the handoff: %w", err)
+		}
+		r, werr := s.awaitOutcome(ctx, s.peerAPI, sourceVerdict)
+		if werr != nil {
+			// Neither the peer nor an operator said: the guest stays
+			// paused here, and this side's record says committed.
+			return fmt.Errorf("the handoff's outcome is unknown (the VM stays paused here): %w (after %v)", werr, err)
+		}
+		if r == ResolveAbort {
+			s.handedOff = false
+			return fmt.Errorf("the destination does not run the guest after the handoff, so it runs on here: %w", err)
+		}
+	}
+	if s.result.DowntimeNs == 0 {
+		s.result.DowntimeNs = s.now() - s.pauseHrt
+	}
 	if m := s.cfg.Metrics; m != nil {
 		m.Downtime(ctx, time.Duration(s.result.DowntimeNs))
 	}
 	if err := s.vm.Destroy(); err != nil {
 		s.cfg.Logger.Warn("destroying the migrated-out VM", "err", err)
 	}
+	h.set(HandoffCompleted)
 	return nil
+}
+
+// sourceVerdict settles a committed source's pending handoff from the
+// destination's record: it runs the guest (commit: destroy ours) or it
+// discarded or never had it (abort: resume ours). Otherwise keep asking.
+func sourceVerdict(peer HandoffState, err error) Resolution {
+	switch {
+	case errors.Is(err, ErrUnknownMigration):
+		// The destination's server restarted: no copy survives there.
+		return ResolveAbort
+	case err != nil:
+		return ""
+	case peer == HandoffResumed:
+		return ResolveCommit
+	case peer == HandoffAborted:
+		return ResolveAbort
+	}
+	return "" // ready: it will learn our commit and resume
 }
 
 // abort undoes a failed migration on the source: it tells the peer why
@@ -287,6 +339,7 @@ func (s *source) abort(cause error) {
 	if s.handedOff {
 		return
 	}
+	s.cfg.Handoff.set(HandoffAborted)
 	// A fresh context: the migration's may be what was cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 2*time.Second)
 	defer cancel()

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/migtrace/migtrace/migrate"
 )
 
 // Client talks to one instance server's HTTP API, the API that Server
@@ -108,4 +111,23 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// Handoff returns the server's side of migration id's handoff. A server
+// without a record of id answers 404: migrate.ErrUnknownMigration.
+func (c *Client) Handoff(ctx context.Context, id string) (HandoffStatus, error) {
+	var st HandoffStatus
+	err := c.Do(ctx, http.MethodGet, HandoffPath+id, nil, &st)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound {
+		return st, fmt.Errorf("%w: %w", migrate.ErrUnknownMigration, err)
+	}
+	return st, err
+}
+
+// Resolve settles a pending handoff of migration id on this server.
+func (c *Client) Resolve(ctx context.Context, id string, action migrate.Resolution) (HandoffStatus, error) {
+	var st HandoffStatus
+	err := c.Do(ctx, http.MethodPost, HandoffPath+id+"/resolve", ResolveRequest{Action: string(action)}, &st)
+	return st, err
 }

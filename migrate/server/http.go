@@ -99,11 +99,22 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// Join the destination's trace.
 	q := r.URL.Query()
 	ctx := tracing.Extract(s.baseCtx, q.Get(tracing.HeaderTraceparent), q.Get(tracing.HeaderTracestate))
-	res, err := migrate.RunSource(ctx, nc, vm, id, s.migrationConfig(id))
+	s.mu.Lock()
+	cfg := s.migrationConfig(id, schema.RoleSource, "")
+	s.mu.Unlock()
+	res, err := migrate.RunSource(ctx, nc, vm, id, cfg)
 	s.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finishStatus(res, err)
+	if st, _ := cfg.Handoff.State(); err != nil && st == migrate.HandoffCommitted {
+		// Committed, and neither the destination nor an operator said
+		// which side runs the guest (the server is shutting down): it
+		// stays here, paused, never resumed on our own.
+		s.state = StatePaused
+		s.log.Error("migration out: outcome unknown after the commit; the VM stays paused here", "id", id, "err", err)
+		return
+	}
 	if err != nil {
 		s.state = StateRunning
 		s.log.Error("migration out failed; the VM runs on here", "id", id, "err", err)

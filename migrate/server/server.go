@@ -82,6 +82,10 @@ type Server struct {
 	// migErr is mig's failure as an error value, for MigrateFrom's
 	// callers to match with errors.Is/As; mig.Error is its text.
 	migErr error
+	// handoffs holds every migration's handoff record by id, and peerAPI
+	// the API address of each one's peer.
+	handoffs map[string]handoffEntry
+	peerAPI  map[string]string
 }
 
 // New creates a server and, with cfg.Boot, boots its VM.
@@ -116,6 +120,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+InstancePath, s.handleInstance)
 	mux.HandleFunc("POST "+MigratePath, s.handleMigrate)
 	mux.HandleFunc("GET "+StreamPath, s.handleStream)
+	mux.HandleFunc("GET "+HandoffPath+"{id}", s.handleHandoff)
+	mux.HandleFunc("POST "+HandoffPath+"{id}/resolve", s.handleResolve)
 	if s.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
 	}
@@ -176,6 +182,13 @@ func (s *Server) Status() InstanceStatus {
 			p := *m.Progress
 			m.Progress = &p
 		}
+		if e, ok := s.handoffs[m.ID]; ok {
+			var pending bool
+			m.Handoff, pending = e.h.State()
+			if pending {
+				st.State = StateHandoffPending
+			}
+		}
 		st.Migration = &m
 	}
 	s.mu.Unlock()
@@ -197,10 +210,27 @@ func (s *Server) VM() vmm.VM {
 	return s.vm
 }
 
-func (s *Server) migrationConfig(id migrate.ID) migrate.Config {
+// migrationConfig is the configuration of migration id, in which this
+// server plays role; peerAPI is the peer's API address, when known. s.mu
+// must be held.
+func (s *Server) migrationConfig(id migrate.ID, role schema.Role, peerAPI string) migrate.Config {
 	c := s.cfg.Migration
 	c.Name, c.Address = s.cfg.Name, s.cfg.Address
 	c.Tracer, c.Metrics, c.Logger = s.cfg.Tracer, s.cfg.Metrics, s.log
+	c.Handoff, c.AskPeer, c.PeerAPI = s.track(id, role), s.askPeer, peerAPI
+	if s.peerAPI == nil {
+		s.peerAPI = make(map[string]string)
+	}
+	s.peerAPI[id.String()] = peerAPI
+	if role == schema.RoleSource {
+		// The destination's address arrives in ServerState; record it for
+		// resolve's cross-check when it does.
+		c.OnPeerAPI = func(addr string) {
+			s.mu.Lock()
+			s.peerAPI[id.String()] = addr
+			s.mu.Unlock()
+		}
+	}
 	c.Progress = func(p migrate.Progress) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -283,11 +313,21 @@ func (s *Server) runDestination(ctx context.Context, id migrate.ID, source strin
 		}
 		return wire.Dial(ctx, source, s.cfg.ClientTLS, StreamPath+"?"+q.Encode())
 	}
-	vm, res, err := migrate.RunDestination(ctx, dial, s.cfg.Backend, id, s.migrationConfig(id))
+	s.mu.Lock()
+	cfg := s.migrationConfig(id, schema.RoleDestination, source)
+	s.mu.Unlock()
+	vm, res, err := migrate.RunDestination(ctx, dial, s.cfg.Backend, id, cfg)
 	s.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finishStatus(res, err)
+	if err != nil && vm != nil {
+		// The handoff's outcome is unknown (the server is shutting down):
+		// the verified guest stays here, paused.
+		s.vm, s.state = vm, StatePaused
+		s.log.Error("migration in: outcome unknown, keeping the verified guest paused", "id", id, "source", source, "err", err)
+		return
+	}
 	if err != nil {
 		s.state = StateFailed
 		s.log.Error("migration in failed", "id", id, "source", source, "err", err)

@@ -1,6 +1,9 @@
 package server
 
-import "github.com/migtrace/migtrace/tracing/model"
+import (
+	"github.com/migtrace/migtrace/migrate"
+	"github.com/migtrace/migtrace/tracing/model"
+)
 
 // State is an instance server's state, as GET /v1/instance reports it.
 type State string
@@ -16,6 +19,10 @@ const (
 	StateMigratingOut State = "migrating-out"
 	StateMigrated     State = "migrated"
 	StateFailed       State = "failed"
+	// StateHandoffPending: the current migration's handoff lost a message
+	// and this side holds the paused guest until its peer, or an operator
+	// (migtrace resolve), settles which side runs it.
+	StateHandoffPending State = "handoff-pending"
 )
 
 // InstanceStatus is the body of GET /v1/instance.
@@ -40,6 +47,9 @@ type MigrationStatus struct {
 	Result     string `json:"result"`
 	Error      string `json:"error,omitempty"`
 	ErrorPhase string `json:"error_phase,omitempty"`
+	// Handoff is this side's handoff state (migrate.HandoffState), once
+	// the migration reaches the handoff.
+	Handoff migrate.HandoffState `json:"handoff,omitempty"`
 	// Progress is the latest progress report while running.
 	Progress *ProgressStatus `json:"progress,omitempty"`
 	// Detail is the side's full record once the migration ended.

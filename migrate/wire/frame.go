@@ -33,6 +33,7 @@ const (
 	TypeServerState Type = 17 // both ways: server identity and console
 	TypeFinish      Type = 18 // S→D: checksums and the source's phase timings
 	TypeHandoff     Type = 19 // S→D: the commit point; the source never resumes
+	TypeResumed     Type = 20 // D→S: the destination runs the guest; the source may destroy its copy
 )
 
 var typeNames = [...]string{
@@ -55,6 +56,7 @@ var typeNames = [...]string{
 	TypeServerState: "ServerState",
 	TypeFinish:      "Finish",
 	TypeHandoff:     "Handoff",
+	TypeResumed:     "Resumed",
 }
 
 // Valid reports whether t is a message type of this protocol version.
@@ -148,6 +150,8 @@ func newMessage(t Type) Message {
 		return new(Finish)
 	case TypeHandoff:
 		return new(Handoff)
+	case TypeResumed:
+		return new(Resumed)
 	}
 	return nil
 }

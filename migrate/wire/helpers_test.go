@@ -61,6 +61,7 @@ func sampleMessages() []wire.Message {
 			},
 		},
 		&wire.Handoff{},
+		&wire.Resumed{},
 	}
 }
 

@@ -588,6 +588,18 @@ func (*Handoff) Type() Type                             { return TypeHandoff }
 func (*Handoff) appendPayload(b []byte) ([]byte, error) { return b, nil }
 func (*Handoff) decodePayload(*decoder)                 {}
 
+// Resumed is the destination's final acknowledgement (destination →
+// source): it runs the guest. Until the source has it, by this message or
+// by asking the destination's API, the source keeps its paused copy, so
+// that a lost Handoff or a destination that failed to resume never leaves
+// the guest on neither host.
+type Resumed struct{}
+
+// Type returns TypeResumed.
+func (*Resumed) Type() Type                             { return TypeResumed }
+func (*Resumed) appendPayload(b []byte) ([]byte, error) { return b, nil }
+func (*Resumed) decodePayload(*decoder)                 {}
+
 func checkRun(t Type, what string, first, count uint64, max uint64) error {
 	if count == 0 || count > max {
 		return fmt.Errorf("encoding %s: %d %s, want 1 to %d: %w", t, count, what, max, ErrInvalidMessage)

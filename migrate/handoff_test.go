@@ -1,0 +1,401 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/sim"
+	"github.com/migtrace/migtrace/migrate/wire"
+	"github.com/migtrace/migtrace/tracing/schema"
+)
+
+// cutPoint is where the handoff loses the stream: just before, or just
+// after, one side writes one message of the Finish phase.
+type cutPoint struct {
+	name   string
+	writer schema.Role // the side whose write is cut
+	msg    wire.Type
+	after  bool // the message is delivered, then the stream is lost
+	// wantOn is the side that runs the guest in the end.
+	wantOn schema.Role
+}
+
+var handoffCuts = []cutPoint{
+	{"before Finish", schema.RoleSource, wire.TypeFinish, false, schema.RoleSource},
+	{"after Finish, before Okay", schema.RoleDestination, wire.TypeOkay, false, schema.RoleSource},
+	{"after Okay, before Handoff", schema.RoleSource, wire.TypeHandoff, false, schema.RoleDestination},
+	{"after Handoff, before Resumed", schema.RoleDestination, wire.TypeResumed, false, schema.RoleDestination},
+	{"after Resumed", schema.RoleDestination, wire.TypeResumed, true, schema.RoleDestination},
+}
+
+// fault is what happens at a cut point.
+type handoffFault int
+
+const (
+	faultDropStream handoffFault = iota // the connection is closed; both servers live
+	faultPartition                      // nothing passes either way for a while, then it heals
+)
+
+// partitionFor is how long a partition lasts: long beside the streams'
+// deadline, so the handoff must be settled through the API after it heals.
+const (
+	partitionFor     = 10 * time.Second
+	handoffIOTimeout = 2 * time.Second
+)
+
+// handoffCutter cuts one side's stream at a cut point, once the Finish
+// phase has begun on that side (Okay is sent in other phases too).
+type handoffCutter struct {
+	cut   cutPoint
+	fault handoffFault
+	// partitioned is set for the partition's length; the sides' API
+	// queries fail while it is.
+	partitioned *atomic.Bool
+
+	mu     sync.Mutex
+	armed  bool
+	fired  bool
+	nc     net.Conn
+	healed chan struct{}
+}
+
+func (c *handoffCutter) progress(p Progress) {
+	if p.Phase == schema.PhaseFinish {
+		c.mu.Lock()
+		c.armed = true
+		c.mu.Unlock()
+	}
+}
+
+func (c *handoffCutter) wrap(nc net.Conn) net.Conn {
+	c.mu.Lock()
+	c.nc = nc
+	c.mu.Unlock()
+	return &cuttingConn{Conn: nc, c: c}
+}
+
+type cuttingConn struct {
+	net.Conn
+	c *handoffCutter
+}
+
+// Write sees one whole frame per call (wire.Conn writes each in one).
+func (w *cuttingConn) Write(b []byte) (int, error) {
+	c := w.c
+	c.mu.Lock()
+	hit := c.armed && !c.fired && len(b) >= wire.HeaderSize && wire.Type(b[0]) == c.cut.msg
+	if hit {
+		c.fired = true
+	}
+	c.mu.Unlock()
+	if !hit {
+		return w.Conn.Write(b)
+	}
+	if c.cut.after {
+		if n, err := w.Conn.Write(b); err != nil {
+			return n, err
+		}
+	}
+	switch c.fault {
+	case faultDropStream:
+		w.Conn.Close()
+		if c.cut.after {
+			return len(b), nil
+		}
+		return 0, net.ErrClosed
+	default: // faultPartition: hold the frame until the partition heals
+		c.partitioned.Store(true)
+		time.Sleep(partitionFor)
+		c.partitioned.Store(false)
+		close(c.healed)
+		if c.cut.after {
+			return len(b), nil
+		}
+		return w.Conn.Write(b)
+	}
+}
+
+// recordingBackend keeps the VMs it creates, so a test can watch the
+// destination's guest before RunDestination returns.
+type recordingBackend struct {
+	vmm.Backend
+	mu  sync.Mutex
+	vms []vmm.VM
+}
+
+func (b *recordingBackend) New(spec vmm.Spec) (vmm.VM, error) {
+	vm, err := b.Backend.New(spec)
+	if err == nil {
+		b.mu.Lock()
+		b.vms = append(b.vms, vm)
+		b.mu.Unlock()
+	}
+	return vm, err
+}
+
+func (b *recordingBackend) running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, vm := range b.vms {
+		if vm.State() == vmm.StateRunning {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHandoffCutPoints loses the stream at every point of the handoff, by
+// a dropped connection and by a partition that heals, with both servers
+// alive and asking each other's handoff record (as the server's API
+// serves it). At every instant the guest runs on at most one side; in the
+// end it runs on exactly one, the one the cut point implies, without any
+// operator, and the source's memory is intact when it keeps the guest.
+func TestHandoffCutPoints(t *testing.T) {
+	for _, fault := range []handoffFault{faultDropStream, faultPartition} {
+		for _, cut := range handoffCuts {
+			name := "drop/" + cut.name
+			if fault == faultPartition {
+				name = "partition/" + cut.name
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				testHandoffCut(t, cut, fault)
+			})
+		}
+	}
+}
+
+func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
+	p := newPair(t, Config{}, sim.WithMemory(4<<20), sim.WithDirtyRate(0))
+	pages := p.srcVM.Spec().Pages() - sim.RingPages
+	before, err := vmm.ChecksumPages(p.srcVM, sim.RingPages, pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var partitioned atomic.Bool
+	cutter := &handoffCutter{cut: cut, fault: fault, partitioned: &partitioned, healed: make(chan struct{})}
+	srcH, dstH := NewHandoff(), NewHandoff()
+	// Each side asks the other's record, as the server's API serves it,
+	// unless the partition is on.
+	asker := func(h *Handoff) AskPeer {
+		return func(ctx context.Context, _ string, _ ID) (HandoffState, error) {
+			if partitioned.Load() {
+				return "", errors.New("partitioned")
+			}
+			st, _ := h.State()
+			return st, nil
+		}
+	}
+	srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: asker(dstH), Name: "src", Address: "src-api"}
+	dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: asker(srcH), PeerAPI: "src-api", Name: "dst", Address: "dst-api"}
+	srcWrap, dial := func(nc net.Conn) net.Conn { return nc }, p.dialer()
+	if cut.writer == schema.RoleSource {
+		srcCfg.Progress, srcWrap = cutter.progress, cutter.wrap
+	} else {
+		dstCfg.Progress = cutter.progress
+		inner := dial
+		dial = func(ctx context.Context) (net.Conn, error) {
+			nc, err := inner(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return cutter.wrap(nc), nil
+		}
+	}
+	backend := &recordingBackend{Backend: p.backend}
+
+	// Watch both guests for the whole migration: never both running.
+	stop := make(chan struct{})
+	var both atomic.Int64
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if p.srcVM.State() == vmm.StateRunning && backend.running() {
+				both.Add(1)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := NewID()
+	p.serve(ctx, id, srcCfg, srcWrap)
+	vm, _, dstErr := RunDestination(ctx, dial, backend, id, dstCfg)
+	out := <-p.srcRes
+	close(stop)
+	<-watched
+	if vm != nil {
+		t.Cleanup(func() { _ = vm.Destroy() })
+	}
+	if n := both.Load(); n > 0 {
+		t.Errorf("the guest ran on both sides at once (%d samples)", n)
+	}
+	if !cutter.fired {
+		t.Fatalf("the cut at %q never happened", cut.name)
+	}
+	srcState, dstState := p.srcVM.State(), vmm.StateDestroyed
+	if vm != nil {
+		dstState = vm.State()
+	}
+	sh, _ := srcH.State()
+	dh, _ := dstH.State()
+	t.Logf("source: %v (%s, %v); destination: %v (%s, %v)", srcState, sh, out.err, dstState, dh, dstErr)
+	switch cut.wantOn {
+	case schema.RoleSource:
+		if srcState != vmm.StateRunning || vm != nil || dstErr == nil || out.err == nil {
+			t.Fatalf("want the guest on the source only: source %v (err %v), destination VM %v (err %v)", srcState, out.err, dstState, dstErr)
+		}
+		if sh != HandoffAborted {
+			t.Errorf("source handoff record %q, want %q", sh, HandoffAborted)
+		}
+		after, err := vmm.ChecksumPages(p.srcVM, sim.RingPages, pages)
+		if err != nil || after != before {
+			t.Errorf("source memory changed by the failed migration (%v)", err)
+		}
+	case schema.RoleDestination:
+		if vm == nil || dstState != vmm.StateRunning || srcState != vmm.StateDestroyed || dstErr != nil || out.err != nil {
+			t.Fatalf("want the guest on the destination only: source %v (err %v), destination %v (err %v)", srcState, out.err, dstState, dstErr)
+		}
+		if sh != HandoffCompleted || dh != HandoffResumed {
+			t.Errorf("handoff records: source %q, destination %q; want %q and %q", sh, dh, HandoffCompleted, HandoffResumed)
+		}
+	}
+	if _, pending := srcH.State(); pending {
+		t.Error("the source is still pending")
+	}
+	if _, pending := dstH.State(); pending {
+		t.Error("the destination is still pending")
+	}
+}
+
+// TestHandoffOperatorResolution: when the peer cannot be asked (it died),
+// a pending side holds the paused guest until an operator settles it, and
+// an operator's resolution is refused while nothing is pending.
+func TestHandoffOperatorResolution(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  cutPoint
+		// side resolved and how: the survivor of a dead peer.
+		resolve    schema.Role
+		resolution Resolution
+	}{
+		// The source died after its commit: the destination resumes.
+		{"destination commits", handoffCuts[2], schema.RoleDestination, ResolveCommit},
+		// The destination died before resuming: the source resumes.
+		{"source aborts", handoffCuts[3], schema.RoleSource, ResolveAbort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPair(t, Config{}, sim.WithMemory(4<<20), sim.WithDirtyRate(0))
+			cutter := &handoffCutter{cut: tc.cut, fault: faultDropStream, partitioned: new(atomic.Bool)}
+			srcH, dstH := NewHandoff(), NewHandoff()
+			dead := func(context.Context, string, ID) (HandoffState, error) { return "", errors.New("connection refused") }
+			srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: dead, Address: "src-api"}
+			dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: dead, PeerAPI: "src-api", Address: "dst-api"}
+			srcWrap, dial := func(nc net.Conn) net.Conn { return nc }, p.dialer()
+			if tc.cut.writer == schema.RoleSource {
+				srcCfg.Progress, srcWrap = cutter.progress, cutter.wrap
+			} else {
+				dstCfg.Progress = cutter.progress
+				inner := dial
+				dial = func(ctx context.Context) (net.Conn, error) {
+					nc, err := inner(ctx)
+					if err != nil {
+						return nil, err
+					}
+					return cutter.wrap(nc), nil
+				}
+			}
+			if err := srcH.Resolve(ResolveAbort); !errors.Is(err, ErrNotPending) {
+				t.Fatalf("resolving before the handoff: %v, want ErrNotPending", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := NewID()
+			p.serve(ctx, id, srcCfg, srcWrap)
+			type result struct {
+				vm  vmm.VM
+				err error
+			}
+			dstDone := make(chan result, 1)
+			go func() {
+				vm, _, err := RunDestination(ctx, dial, p.backend, id, dstCfg)
+				dstDone <- result{vm, err}
+			}()
+			// The peer is "dead" to the resolved side: it stays pending.
+			pendingH := dstH
+			if tc.resolve == schema.RoleSource {
+				pendingH = srcH
+			}
+			waitPending(t, pendingH)
+			time.Sleep(3 * handoffPollMax) // still pending after several queries
+			if st, pending := pendingH.State(); !pending {
+				t.Fatalf("%s settled on its own (%s) with its peer unreachable", tc.resolve, st)
+			}
+			if err := pendingH.Resolve(tc.resolution); err != nil {
+				t.Fatal(err)
+			}
+			var d result
+			var srcOut sourceOutcome
+			switch tc.resolve {
+			case schema.RoleDestination:
+				d = <-dstDone
+				if d.err != nil || d.vm == nil || d.vm.State() != vmm.StateRunning {
+					t.Fatalf("destination after commit: %v, %v", d.vm, d.err)
+				}
+				defer d.vm.Destroy()
+				// The source, committed and unable to ask, stays paused until told.
+				waitPending(t, srcH)
+				if st := p.srcVM.State(); st != vmm.StatePaused {
+					t.Fatalf("committed source VM is %v, want paused", st)
+				}
+				if err := srcH.Resolve(ResolveCommit); err != nil {
+					t.Fatal(err)
+				}
+				srcOut = <-p.srcRes
+				if srcOut.err != nil || p.srcVM.State() != vmm.StateDestroyed {
+					t.Fatalf("source after commit: %v, VM %v", srcOut.err, p.srcVM.State())
+				}
+			case schema.RoleSource:
+				srcOut = <-p.srcRes
+				if srcOut.err == nil || p.srcVM.State() != vmm.StateRunning {
+					t.Fatalf("source after abort: %v, VM %v", srcOut.err, p.srcVM.State())
+				}
+				// The destination resumed before its Resumed was cut; it
+				// would not normally be alive here, but it must never have
+				// been told to give the guest up.
+				d = <-dstDone
+				if d.vm != nil {
+					_ = d.vm.Destroy()
+				}
+			}
+		})
+	}
+}
+
+func waitPending(t *testing.T, h *Handoff) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, pending := h.State(); pending {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, _ := h.State()
+	t.Fatal(fmt.Sprintf("never pending (state %q)", st))
+}
