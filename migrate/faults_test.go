@@ -277,6 +277,7 @@ func testFault(t *testing.T, side schema.Role, phase schema.Phase, kind fault) {
 	dstTP := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(dstRec))
 	srcCfg := Config{IOTimeout: kind.ioTimeout(), Tracer: srcTP.Tracer(schema.ScopeName)}
 	dstCfg := Config{IOTimeout: kind.ioTimeout(), Tracer: dstTP.Tracer(schema.ScopeName)}
+	linkHandoffs(&srcCfg, &dstCfg)
 
 	f := newFaultConn(kind, phase)
 	if phase == schema.PhaseRamPushPrePause {

@@ -399,3 +399,18 @@ func waitPending(t *testing.T, h *Handoff) {
 	st, _ := h.State()
 	t.Fatal(fmt.Sprintf("never pending (state %q)", st))
 }
+
+// linkHandoffs gives both sides handoff records and lets each ask the
+// other's, as two servers' APIs do, so a fault during the handoff settles
+// as it would between live servers.
+func linkHandoffs(src, dst *Config) {
+	src.Handoff, dst.Handoff = NewHandoff(), NewHandoff()
+	ask := func(h *Handoff) AskPeer {
+		return func(context.Context, string, ID) (HandoffState, error) {
+			st, _ := h.State()
+			return st, nil
+		}
+	}
+	src.AskPeer, dst.AskPeer = ask(dst.Handoff), ask(src.Handoff)
+	dst.PeerAPI, dst.Address = "source-api", "destination-api"
+}
