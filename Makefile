@@ -40,8 +40,10 @@ test-deps:
 jaeger:
 	tracing/jaeger/build.sh
 
-test-go:
-	$(GO) test -race -count=1 -timeout 15m ./...
+# The tests that run migtrace as a process use bin/migtrace rather than
+# each test binary linking its own (servertest.Binary).
+test-go: build
+	MIGTRACE_BINARY=$(CURDIR)/$(BIN)/migtrace $(GO) test -race -count=1 -timeout 15m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

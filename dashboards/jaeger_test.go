@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/schema"
 	"github.com/migtrace/migtrace/tracing/tracingtest"
@@ -29,17 +29,16 @@ func TestTracePanelsAgainstJaeger(t *testing.T) {
 	t.Parallel()
 	otlp, jaegerURL := tracingtest.StartJaeger(t)
 	start := time.Now()
-	migtrace := buildMigtrace(t)
+	migtrace := servertest.Binary(t)
 	env := []string{tracing.EnvOTLPEndpoint + "=" + otlp, tracing.EnvOTLPProtocol + "=http/protobuf"}
-	a := startServe(t, migtrace, "a", env, "--boot", "--memory", "16MiB")
-	b := startServe(t, migtrace, "b", env, "--memory", "16MiB")
+	a := servertest.Start(t, migtrace, servertest.Options{Name: "a", Env: env, Args: []string{"--boot", "--memory", "16MiB"}}).Addr()
+	b := servertest.Start(t, migtrace, servertest.Options{Name: "b", Env: env, Args: []string{"--memory", "16MiB"}}).Addr()
 	for _, s := range []struct {
 		from, to string
 		fail     bool
 	}{{a, b, false}, {a, a, true}} { // a has no VM left to pull from itself
-		out, err := exec.Command(migtrace, "migrate", "--from", s.from, "--to", s.to).CombinedOutput()
-		if s.fail != (err != nil) {
-			t.Fatalf("migrate %s → %s (want failure %v): %v\n%s", s.from, s.to, s.fail, err, out)
+		if r := servertest.Migrate(t, migtrace, s.from, s.to); s.fail != (r.Code != 0) {
+			t.Fatalf("migrate %s → %s (want failure %v): %s", s.from, s.to, s.fail, r)
 		}
 	}
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,10 +15,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 )
 
 // TestPanelsAgainstPrometheus evaluates every Prometheus expression of
@@ -37,10 +37,10 @@ func TestPanelsAgainstPrometheus(t *testing.T) {
 	}
 	start := time.Now()
 	dir := t.TempDir()
-	migtrace := buildMigtrace(t)
+	migtrace := servertest.Binary(t)
 
-	a := startServe(t, migtrace, "a", nil, "--boot", "--memory", "32MiB", "--dirty-rate", "8MiB")
-	b := startServe(t, migtrace, "b", nil, "--memory", "32MiB")
+	a := servertest.Start(t, migtrace, servertest.Options{Name: "a", Args: []string{"--boot", "--memory", "32MiB", "--dirty-rate", "8MiB"}}).Addr()
+	b := servertest.Start(t, migtrace, servertest.Options{Name: "b", Args: []string{"--memory", "32MiB"}}).Addr()
 	prom := startPrometheus(t, promBin, dir, a, b)
 	t.Logf("servers and Prometheus up after %v", time.Since(start).Round(time.Millisecond))
 
@@ -57,9 +57,8 @@ func TestPanelsAgainstPrometheus(t *testing.T) {
 	}
 	for i, s := range steps {
 		before := time.Now()
-		out, err := exec.Command(migtrace, "migrate", "--from", s.from, "--to", s.to).CombinedOutput()
-		if s.fail != (err != nil) {
-			t.Fatalf("migration %d (%s → %s, want failure %v): %v\n%s", i+1, s.from, s.to, s.fail, err, out)
+		if r := servertest.Migrate(t, migtrace, s.from, s.to); s.fail != (r.Code != 0) {
+			t.Fatalf("migration %d (%s → %s, want failure %v): %s", i+1, s.from, s.to, s.fail, r)
 		}
 		prom.waitForScrapes(t, before)
 	}
@@ -128,53 +127,15 @@ func variableAllValues(t *testing.T, f File) map[string]string {
 	return out
 }
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// buildMigtrace builds the command once per test binary; TestMain
-// removes it.
-func buildMigtrace(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "migtrace-dashboards-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "migtrace"),
-			"github.com/migtrace/migtrace/cmd/migtrace").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, "migtrace")
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	servertest.RemoveBinary()
 	os.Exit(code)
 }
 
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess runs cmd until the test ends, then interrupts it; its
-// stderr is logged if the test failed.
+// stderr is logged if the test failed. It runs Prometheus, which is no
+// serve process for servertest.Start.
 func startProcess(t *testing.T, name string, cmd *exec.Cmd) {
 	t.Helper()
 	var logs strings.Builder
@@ -218,16 +179,6 @@ func waitHTTP(t *testing.T, what, url string) {
 	}
 }
 
-func startServe(t *testing.T, bin, name string, env []string, args ...string) string {
-	t.Helper()
-	addr := freeLoopbackAddr(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--name", name}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	startProcess(t, "serve "+name, cmd)
-	waitHTTP(t, "serve "+name, "http://"+addr+"/v1/instance")
-	return addr
-}
-
 type promServer struct {
 	base    string // http://HOST:PORT
 	targets int
@@ -248,7 +199,7 @@ scrape_configs:
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeLoopbackAddr(t)
+	addr := servertest.FreeAddr(t)
 	startProcess(t, "prometheus", exec.Command(bin,
 		"--config.file="+configPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "tsdb"),

@@ -6,9 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -17,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/probes/events"
 	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/probes/uprobe"
@@ -51,7 +49,7 @@ func TestLiveMigrationProbesMatchReport(t *testing.T) {
 	// Both tracers watch the same migration, so without bpftrace there is
 	// nothing to run (and in CI its absence fails).
 	probetest.Bpftrace(t)
-	bin := probetest.Build(t, migtracePackage)
+	bin := servertest.Binary(t)
 	// Both servers run the same file, so the scripts' own pid filter is
 	// what keeps each table to its process (bpftrace 0.17 ignores -p for
 	// uprobes): the line-for-line checks below would catch a leak.
@@ -59,16 +57,18 @@ func TestLiveMigrationProbesMatchReport(t *testing.T) {
 
 	dir := t.TempDir()
 	srcTrace, dstTrace := filepath.Join(dir, "source.jsonl"), filepath.Join(dir, "destination.jsonl")
-	src := startServe(t, srcBin, "--boot", "--memory", "32MiB", "--dirty-rate", "8MiB", "--trace-file", srcTrace, "--name", "source")
-	dst := startServe(t, bin, "--memory", "32MiB", "--trace-file", dstTrace, "--name", "destination")
+	src := servertest.Start(t, srcBin, servertest.Options{Name: "source",
+		Args: []string{"--boot", "--memory", "32MiB", "--dirty-rate", "8MiB", "--trace-file", srcTrace}})
+	dst := servertest.Start(t, bin, servertest.Options{Name: "destination",
+		Args: []string{"--memory", "32MiB", "--trace-file", dstTrace}})
 
 	// One in-process attach decides whether this machine can trace at all;
 	// the tracers below then fail rather than skip.
-	tr, err := uprobe.Attach(events.Targets(), &uprobe.Options{PID: dst.pid()})
+	tr, err := uprobe.Attach(events.Targets(), &uprobe.Options{PID: dst.PID()})
 	probetest.SkipIfNotSupported(t, err)
 	tr.Close()
 
-	dstPID, srcPID := fmt.Sprint(dst.pid()), fmt.Sprint(src.pid())
+	dstPID, srcPID := fmt.Sprint(dst.PID()), fmt.Sprint(src.PID())
 	live := map[string]*traceRun{}
 	for _, tc := range []struct {
 		name string
@@ -83,19 +83,22 @@ func TestLiveMigrationProbesMatchReport(t *testing.T) {
 	} {
 		live[tc.name] = startTrace(t, tc.name, bin, append(tc.args, "--count", "1")...)
 	}
-	btDstPhases := probetest.StartBpftrace(t, "bpftrace/live-migration-times.bt", bin, dst.pid())
-	btDstAdjust := probetest.StartBpftrace(t, "bpftrace/time-adjustments.bt", bin, dst.pid())
-	btSrcPhases := probetest.StartBpftrace(t, "bpftrace/live-migration-times.bt", srcBin, src.pid())
+	btDstPhases := probetest.StartBpftrace(t, "bpftrace/live-migration-times.bt", bin, dst.PID())
+	btDstAdjust := probetest.StartBpftrace(t, "bpftrace/time-adjustments.bt", bin, dst.PID())
+	btSrcPhases := probetest.StartBpftrace(t, "bpftrace/live-migration-times.bt", srcBin, src.PID())
 
-	runMigtrace(t, bin, "migrate", "--from", src.addr, "--to", dst.addr)
+	runMigtrace(t, bin, "migrate", "--from", src.Addr(), "--to", dst.Addr())
 	got := map[string]string{}
 	for name, r := range live {
 		got[name] = r.wait(t)
 	}
 	// Stopping the servers flushes their trace files and ends bpftrace,
 	// which prints at exit whatever it has left.
-	dst.stop(t)
-	src.stop(t)
+	for _, s := range []*servertest.Proc{dst, src} {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
 	btOut := map[string]string{
 		"destination phases":      btDstPhases.Wait(t),
 		"destination adjustments": btDstAdjust.Wait(t),
@@ -319,21 +322,19 @@ func compareLines(t *testing.T, what, got, want string) {
 	}
 }
 
-// runMigtrace runs a migtrace command to completion and returns its stdout.
+// runMigtrace runs a migtrace command to completion and returns its
+// stdout; a failure exit fails the test.
 func runMigtrace(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eStepTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("migtrace %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	r := servertest.Run(t, bin, args...)
+	if r.Code != 0 {
+		t.Fatal(r)
 	}
-	return stdout.String()
+	return r.Stdout
 }
 
-// lockedBuffer collects a process's output, readable while it runs.
+// lockedBuffer collects a tracer's output, readable while it runs (as
+// servertest's does for serve: a tracer is not a server).
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -349,78 +350,6 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// serveProc is a running `migtrace serve`.
-type serveProc struct {
-	addr   string
-	cmd    *exec.Cmd
-	logs   lockedBuffer
-	exited chan struct{}
-	err    error // the exit status, once exited is closed
-}
-
-// startServe runs `migtrace serve` on a free loopback port and returns once
-// its API answers; the test's cleanup stops it.
-func startServe(t *testing.T, bin string, args ...string) *serveProc {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &serveProc{addr: addr, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--listen", addr}, args...)...)
-	s.cmd.Stderr = &s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.err = s.cmd.Wait(); close(s.exited) }()
-	t.Cleanup(func() { s.stop(t) })
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(e2eStepTimeout); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := client.Get("http://" + addr + "/v1/instance")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case <-s.exited:
-			t.Fatalf("serve %s exited: %v\n%s", addr, s.err, s.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve %s never answered: %v\n%s", addr, err, s.logs.String())
-		}
-	}
-}
-
-func (s *serveProc) pid() int { return s.cmd.Process.Pid }
-
-// stop interrupts the server, which then flushes its trace file, and waits
-// for it to exit; it kills a server that does not. Calling it again is a
-// no-op.
-func (s *serveProc) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-		if s.err != nil {
-			t.Errorf("serve %s: %v\n%s", s.addr, s.err, s.logs.String())
-		}
-	case <-time.After(e2eStepTimeout):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		t.Errorf("serve %s ignored the interrupt for %v; killed\n%s", s.addr, e2eStepTimeout, s.logs.String())
-	}
 }
 
 // traceRun is a running `migtrace trace`.

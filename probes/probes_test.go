@@ -5,13 +5,18 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/probes/probetest"
 	"github.com/migtrace/migtrace/probes/uprobe"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
-func TestMain(m *testing.M) { os.Exit(probetest.RunMain(m)) }
+func TestMain(m *testing.M) {
+	code := probetest.RunMain(m)
+	servertest.RemoveBinary()
+	os.Exit(code)
+}
 
 // migtracePackage is the real program, whose migrate package calls every
 // probe.
@@ -37,7 +42,12 @@ func TestSymbols(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bin := probetest.Build(t, tt.pkg, tt.flags...)
+			var bin string
+			if tt.pkg == migtracePackage && tt.flags == nil {
+				bin = servertest.Binary(t) // the very binary the e2e test traces, built once
+			} else {
+				bin = probetest.Build(t, tt.pkg, tt.flags...)
+			}
 			st, err := uprobe.OpenSymbolTable(bin)
 			if err != nil {
 				t.Fatal(err)

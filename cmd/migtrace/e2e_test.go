@@ -2,94 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// migtraceBinary builds the command once per test run.
-func migtraceBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "migtrace-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "migtrace")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// serveProcess runs `migtrace serve` until the test ends and waits until
-// its API answers.
-func serveProcess(t *testing.T, args ...string) (addr string, cmd *exec.Cmd) {
-	t.Helper()
-	addr = freeAddr(t)
-	cmd = exec.Command(migtraceBinary(t), append([]string{"serve", "--listen", addr}, args...)...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("serve %s logs:\n%s", addr, logs.String())
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, _, code := run(t, "status", "--server", addr); code == 0 {
-			return addr, cmd
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve on %s never answered:\n%s", addr, logs.String())
-		}
-	}
-}
 
 func TestServePairMigrateCLI(t *testing.T) {
 	if testing.Short() {
@@ -97,16 +20,17 @@ func TestServePairMigrateCLI(t *testing.T) {
 	}
 	dir := t.TempDir()
 	srcTrace, dstTrace := filepath.Join(dir, "src.jsonl"), filepath.Join(dir, "dst.jsonl")
-	src, _ := serveProcess(t, "--boot", "--memory", "32MiB", "--dirty-rate", "8MiB", "--trace-file", srcTrace, "--name", "src")
-	dst, _ := serveProcess(t, "--memory", "32MiB", "--trace-file", dstTrace, "--name", "dst")
+	bin := servertest.Binary(t)
+	src := servertest.Start(t, bin, servertest.Options{Name: "src",
+		Args: []string{"--boot", "--memory", "32MiB", "--dirty-rate", "8MiB", "--trace-file", srcTrace}}).Addr()
+	dst := servertest.Start(t, bin, servertest.Options{Name: "dst",
+		Args: []string{"--memory", "32MiB", "--trace-file", dstTrace}}).Addr()
 
-	cmd := exec.Command(migtraceBinary(t), "migrate", "--from", src, "--to", dst)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("migrate: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	mig := servertest.Migrate(t, bin, src, dst)
+	if mig.Code != 0 {
+		t.Fatalf("migrate: %s", mig)
 	}
-	out := stdout.String()
+	out := mig.Stdout
 	for _, want := range []string{"PHASE", "TIME ELAPSED (usec)", "RamPushPrePause", "TOTAL",
 		"GUEST FREQ (Hz)", "Migration", "Propolis", "Kernel", "[adjustment]"} {
 		if !strings.Contains(out, want) {
@@ -114,8 +38,8 @@ func TestServePairMigrateCLI(t *testing.T) {
 		}
 	}
 	// Not a terminal: progress comes as plain lines.
-	if !strings.Contains(stderr.String(), "round 0") || !strings.Contains(stderr.String(), "success") {
-		t.Errorf("progress lines missing:\n%s", stderr.String())
+	if !strings.Contains(mig.Stderr, "round 0") || !strings.Contains(mig.Stderr, "success") {
+		t.Errorf("progress lines missing:\n%s", mig.Stderr)
 	}
 
 	var st server.InstanceStatus
@@ -132,13 +56,12 @@ func TestServePairMigrateCLI(t *testing.T) {
 	}
 
 	// A second migration fails cleanly: the source has no VM any more.
-	cmd = exec.Command(migtraceBinary(t), "migrate", "--from", src, "--to", dst)
-	outB, err := cmd.CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
-		t.Fatalf("second migrate: %v\n%s", err, outB)
+	again := servertest.Migrate(t, bin, src, dst)
+	if again.Code != 1 {
+		t.Fatalf("second migrate: %s", again)
 	}
-	if !strings.Contains(string(outB), "cannot migrate in while running") {
-		t.Errorf("second migrate output:\n%s", outB)
+	if !strings.Contains(again.Stdout+again.Stderr, "cannot migrate in while running") {
+		t.Errorf("second migrate output: %s", again)
 	}
 }
 
@@ -147,16 +70,17 @@ func TestMigrateFailureNamesPhase(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	// Nobody listens at the destination: it cannot even be asked.
-	src, _ := serveProcess(t, "--boot", "--memory", "32MiB")
-	dst := freeAddr(t)
+	bin := servertest.Binary(t)
+	src := servertest.Start(t, bin, servertest.Options{Args: []string{"--boot", "--memory", "32MiB"}}).Addr()
+	dst := servertest.FreeAddr(t)
 	_, errOut, code := run(t, "migrate", "--from", src, "--to", dst)
 	if code != 1 || !strings.Contains(errOut, "starting the migration") {
 		t.Errorf("migrate to nowhere: exit %d, %s", code, errOut)
 	}
 	// A destination asked to pull from a dead source fails in Sync and
 	// says so; the exit status is 1.
-	dst2, _ := serveProcess(t)
-	_, errOut, code = run(t, "migrate", "--from", freeAddr(t), "--to", dst2)
+	dst2 := servertest.Start(t, bin, servertest.Options{}).Addr()
+	_, errOut, code = run(t, "migrate", "--from", servertest.FreeAddr(t), "--to", dst2)
 	if code != 1 || !strings.Contains(errOut, "phase Sync") {
 		t.Errorf("migrate from nowhere: exit %d, %s", code, errOut)
 	}

@@ -2,47 +2,14 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
-
-// instanceStatus reads a serve process's GET /v1/instance.
-func instanceStatus(addr string) (server.InstanceStatus, error) {
-	var st server.InstanceStatus
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + addr + "/v1/instance")
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET /v1/instance: %s", resp.Status)
-	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
-}
-
-// awaitStatus polls addr until ok accepts its status.
-func awaitStatus(t *testing.T, addr string, within time.Duration, ok func(server.InstanceStatus) bool) server.InstanceStatus {
-	t.Helper()
-	var (
-		st  server.InstanceStatus
-		err error
-	)
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if st, err = instanceStatus(addr); err == nil && ok(st) {
-			return st
-		}
-	}
-	t.Fatalf("%s: status never as wanted within %v: last %+v %+v, %v", addr, within, st, st.Migration, err)
-	return st
-}
 
 // A destination process killed outright in the middle of the RAM push
 // leaves the source running its VM, with the failure and its phase on
@@ -54,12 +21,14 @@ func TestKillDestinationMidRAMPush(t *testing.T) {
 	// The guest dirties memory for a second first, so that the capped push
 	// of its non-zero pages takes a while; the dirty rate is well below the
 	// cap, so the second migration converges quickly.
-	src, _ := serveProcess(t, "--boot", "--memory", "64MiB", "--dirty-rate", "3MiB",
-		"--max-bandwidth", "8MiB", "--io-timeout", "5s", "--name", "src")
-	dst, dstCmd := serveProcess(t, "--memory", "64MiB", "--name", "dst")
+	bin := servertest.Binary(t)
+	src := servertest.Start(t, bin, servertest.Options{Name: "src", Args: []string{"--boot", "--memory", "64MiB",
+		"--dirty-rate", "3MiB", "--max-bandwidth", "8MiB", "--io-timeout", "5s"}})
+	dst := servertest.Start(t, bin, servertest.Options{Name: "dst", Args: []string{"--memory", "64MiB"}})
 	time.Sleep(time.Second)
 
-	mig := exec.Command(migtraceBinary(t), "migrate", "--from", src, "--to", dst)
+	// Started, not run: the test kills the destination while it runs.
+	mig := exec.Command(bin, "migrate", "--from", src.Addr(), "--to", dst.Addr())
 	var migOut bytes.Buffer
 	mig.Stdout, mig.Stderr = &migOut, &migOut
 	if err := mig.Start(); err != nil {
@@ -69,19 +38,19 @@ func TestKillDestinationMidRAMPush(t *testing.T) {
 	go func() { migDone <- mig.Wait() }()
 
 	pushing := schema.PhaseRamPushPrePause.String()
-	st := awaitStatus(t, dst, 10*time.Second, func(st server.InstanceStatus) bool {
+	st := dst.Await(t, 10*time.Second, func(st server.InstanceStatus) bool {
 		// Some way into the push, not as it begins.
 		return st.Migration != nil && st.Migration.Progress != nil && st.Migration.Progress.Phase == pushing &&
 			st.Migration.Progress.Bytes > 1<<20
 	})
-	if err := dstCmd.Process.Kill(); err != nil {
+	if err := dst.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("killed the destination in %s, round %d, %d bytes moved", st.Migration.Progress.Phase,
 		st.Migration.Progress.Round, st.Migration.Progress.Bytes)
 
-	got := awaitStatus(t, src, 10*time.Second, func(st server.InstanceStatus) bool {
-		return st.Migration != nil && st.Migration.Result != "running"
+	got := src.Await(t, 10*time.Second, func(st server.InstanceStatus) bool {
+		return st.Migration != nil && st.Migration.Result != server.ResultRunning
 	})
 	if got.State != server.StateRunning {
 		t.Errorf("source state %s after losing its destination, want running", got.State)
@@ -104,22 +73,19 @@ func TestKillDestinationMidRAMPush(t *testing.T) {
 
 	// The VM is intact: a fresh destination takes it, and the destination
 	// verifies guest memory, device state and the TSC ring at the handoff.
-	dst2, _ := serveProcess(t, "--memory", "64MiB", "--name", "dst2")
+	dst2 := servertest.Start(t, bin, servertest.Options{Name: "dst2", Args: []string{"--memory", "64MiB"}})
 	began := time.Now()
-	out, errOut, code := run(t, "migrate", "--from", src, "--to", dst2, "-o", "json")
+	out, errOut, code := run(t, "migrate", "--from", src.Addr(), "--to", dst2.Addr(), "-o", "json")
 	t.Logf("second migration took %v", time.Since(began).Round(time.Millisecond))
 	if code != 0 {
 		t.Fatalf("second migration: exit %d\n%s\n%s", code, out, errOut)
 	}
-	final, err := instanceStatus(dst2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	final := dst2.Status(t)
 	if final.State != server.StateRunning || final.Migration == nil || final.Migration.Result != schema.ResultSuccess ||
 		final.Migration.Detail == nil || !final.Migration.Detail.Verified() {
 		t.Errorf("second destination: %+v %+v", final, final.Migration)
 	}
-	if st, _ := instanceStatus(src); st.State != server.StateMigrated {
+	if st := src.Status(t); st.State != server.StateMigrated {
 		t.Errorf("source after the second migration: %s, want migrated", st.State)
 	}
 }

@@ -3,12 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -32,57 +32,31 @@ const (
 
 // loadServer is one `migtrace serve` process of the load test.
 type loadServer struct {
-	name, addr, trace string
-	cmd               *exec.Cmd
-	logs              bytes.Buffer
-	exited            chan error
+	*servertest.Proc
+	name, trace string
 }
 
-func startLoadServer(bin, dir, name, addr string, args ...string) (*loadServer, error) {
-	s := &loadServer{name: name, addr: addr, trace: filepath.Join(dir, name+".jsonl"), exited: make(chan error, 1)}
-	args = append([]string{"serve", "--listen", addr, "--name", name, "--memory", strconv.Itoa(loadGuestMiB) + "MiB",
+func startLoadServer(ctx context.Context, t *testing.T, bin, dir, name, addr string, args ...string) (*loadServer, error) {
+	s := &loadServer{name: name, trace: filepath.Join(dir, name+".jsonl")}
+	args = append([]string{"--listen", addr, "--memory", strconv.Itoa(loadGuestMiB) + "MiB",
 		"--trace-file", s.trace, "--log-level", "warn"}, args...)
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stderr = &s.logs
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		// The name proves it is this server answering, not another one
-		// that took the port first.
-		if st, err := instanceStatus(addr); err == nil && st.Name == name {
-			return s, nil
-		}
-		select {
-		case err := <-s.exited:
-			return nil, fmt.Errorf("%s exited before answering: %v\n%s", name, err, s.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s on %s never answered", name, addr)
-		}
-	}
+	// The name proves it is this server answering, not another one that
+	// took the port first.
+	p, err := servertest.Launch(ctx, t, bin, servertest.Options{Name: name, Args: args})
+	s.Proc = p
+	return s, err
 }
 
 // stop interrupts the server and waits for it to flush and exit.
 func (s *loadServer) stop() error {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case err := <-s.exited:
-		if err != nil {
-			return fmt.Errorf("%s: %v\n%s", s.name, err, s.logs.String())
-		}
-		return nil
-	case <-time.After(20 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return fmt.Errorf("%s did not exit within 20s of SIGINT", s.name)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return s.Stop(ctx)
 }
 
 // memoryKiB reads the process's resident set now and at its peak.
 func (s *loadServer) memoryKiB() (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.PID()))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -102,7 +76,7 @@ func (s *loadServer) memoryKiB() (rss, hwm int64, err error) {
 		}
 	}
 	if rss == 0 || hwm == 0 {
-		return 0, 0, fmt.Errorf("no VmRSS/VmHWM in /proc/%d/status", s.cmd.Process.Pid)
+		return 0, 0, fmt.Errorf("no VmRSS/VmHWM in /proc/%d/status", s.PID())
 	}
 	return rss, hwm, nil
 }
@@ -127,22 +101,6 @@ func countSpans(path string) (int, error) {
 	return spans, sc.Err()
 }
 
-// pickAddrs returns n distinct free loopback addresses: every port stays
-// open until all are picked, so no two servers are given the same one.
-func pickAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		addrs[i] = ln.Addr().String()
-	}
-	return addrs
-}
-
 // startAll starts one server per address at once.
 func startAll(t *testing.T, bin, dir, prefix string, addrs []string, args ...string) []*loadServer {
 	t.Helper()
@@ -152,20 +110,13 @@ func startAll(t *testing.T, bin, dir, prefix string, addrs []string, args ...str
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			out[i], errs[i] = startLoadServer(bin, dir, fmt.Sprintf("%s%02d", prefix, i), addrs[i], args...)
+			out[i], errs[i] = startLoadServer(context.Background(), t, bin, dir, fmt.Sprintf("%s%02d", prefix, i), addrs[i], args...)
 		})
 	}
 	wg.Wait()
-	for i, s := range out {
-		if s != nil {
-			t.Cleanup(func() {
-				if s.cmd.ProcessState == nil {
-					_ = s.cmd.Process.Kill()
-				}
-			})
-		}
-		if errs[i] != nil {
-			t.Fatal(errs[i])
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	return out
@@ -178,9 +129,10 @@ func TestConcurrentMigrationsLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 64 processes")
 	}
-	bin := migtraceBinary(t)
+	bin := servertest.Binary(t)
 	dir := t.TempDir()
-	addrs := pickAddrs(t, 2*loadMigrations)
+	// Picked all at once, so no two servers are given the same port.
+	addrs := servertest.FreeAddrs(t, 2*loadMigrations)
 	sources := startAll(t, bin, dir, "src", addrs[:loadMigrations], "--boot", "--dirty-rate", "1MiB")
 	dests := startAll(t, bin, dir, "dst", addrs[loadMigrations:])
 
@@ -188,7 +140,7 @@ func TestConcurrentMigrationsLoad(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make([]error, loadMigrations)
 	for i := range loadMigrations {
-		wg.Go(func() { results[i] = migrateAndWait(sources[i].addr, dests[i].addr, 60*time.Second) })
+		wg.Go(func() { results[i] = migrateAndWait(sources[i].Addr(), dests[i], 60*time.Second) })
 	}
 	wg.Wait()
 	wall := time.Since(began)
@@ -262,9 +214,9 @@ func TestConcurrentMigrationsLoad(t *testing.T) {
 
 // migrateAndWait asks the destination to pull from the source, as
 // `migtrace migrate` does, and waits for the outcome.
-func migrateAndWait(source, dest string, within time.Duration) error {
+func migrateAndWait(source string, dest *loadServer, within time.Duration) error {
 	body, _ := json.Marshal(server.MigrateRequest{Source: source})
-	resp, err := http.Post("http://"+dest+"/v1/migrate", "application/json", bytes.NewReader(body))
+	resp, err := http.Post("http://"+dest.Addr()+server.MigratePath, "application/json", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -274,22 +226,17 @@ func migrateAndWait(source, dest string, within time.Duration) error {
 	if resp.StatusCode != http.StatusAccepted || err != nil {
 		return fmt.Errorf("POST /v1/migrate: %s, %v", resp.Status, err)
 	}
-	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		st, err := instanceStatus(dest)
-		if err != nil {
-			return err
-		}
-		m := st.Migration
-		if m == nil || m.ID != started.ID || m.Result == "running" {
-			continue
-		}
-		if m.Result != schema.ResultSuccess {
-			return fmt.Errorf("failed in %s: %s", m.ErrorPhase, m.Error)
-		}
-		if st.State != server.StateRunning {
-			return fmt.Errorf("succeeded but the destination is %s", st.State)
-		}
-		return nil
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	st, err := servertest.WaitMigration(ctx, dest.Client(), started.ID)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("not done within %v", within)
+	if m := st.Migration; m.Result != schema.ResultSuccess {
+		return fmt.Errorf("failed in %s: %s", m.ErrorPhase, m.Error)
+	}
+	if st.State != server.StateRunning {
+		return fmt.Errorf("succeeded but the destination is %s", st.State)
+	}
+	return nil
 }

@@ -1,62 +1,32 @@
 package main
 
 import (
-	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/migrate/wire/wiretest"
 )
 
 // startPublic runs `serve` on every interface at a free port and returns
-// the loopback address it answers on, once get succeeds there.
-func startPublic(t *testing.T, get func(addr string) error, args ...string) string {
+// the loopback address it answers on; clientTLS is how to reach a TLS one.
+func startPublic(t *testing.T, clientTLS *tls.Config, args ...string) string {
 	t.Helper()
-	_, port, err := net.SplitHostPort(freeAddr(t))
+	_, port, err := net.SplitHostPort(servertest.FreeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(migtraceBinary(t), append([]string{"serve", "--listen", "0.0.0.0:" + port}, args...)...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", port)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if err = get(addr); err == nil {
-			return addr
-		}
-		select {
-		case werr := <-exited:
-			t.Fatalf("serve exited: %v\n%s", werr, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve on %s never answered: %v\n%s", addr, err, logs.String())
-		}
-	}
+	return servertest.Start(t, servertest.Binary(t), servertest.Options{
+		Args: append([]string{"--listen", "0.0.0.0:" + port}, args...), TLS: clientTLS}).Addr()
 }
 
 func getInstance(c *http.Client, url string) error {
@@ -88,8 +58,7 @@ func TestServePublicAddress(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	t.Run("insecure", func(t *testing.T) {
-		plain := &http.Client{Timeout: 2 * time.Second}
-		startPublic(t, func(addr string) error { return getInstance(plain, "http://"+addr) }, "--insecure")
+		startPublic(t, nil, "--insecure")
 	})
 	t.Run("mutual TLS", func(t *testing.T) {
 		pki := wiretest.NewPKI(t)
@@ -98,9 +67,7 @@ func TestServePublicAddress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tlsClient := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS}}
-		addr := startPublic(t, func(addr string) error { return getInstance(tlsClient, "https://"+addr) },
-			"--tls-cert", peer.CertFile, "--tls-key", peer.KeyFile, "--tls-ca", pki.CAFile)
+		addr := startPublic(t, clientTLS, "--tls-cert", peer.CertFile, "--tls-key", peer.KeyFile, "--tls-ca", pki.CAFile)
 
 		plain := &http.Client{Timeout: 2 * time.Second}
 		err = getInstance(plain, "http://"+addr)

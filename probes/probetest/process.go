@@ -65,7 +65,8 @@ func RunMain(m *testing.M) int {
 }
 
 // Build compiles the main package pkg (an import path) with the extra go
-// build flags and returns the binary's path.
+// build flags and returns the binary's path. It is not servertest.Binary
+// on purpose: the probe tests need any package and stripped or PIE builds.
 func Build(tb testing.TB, pkg string, flags ...string) string {
 	tb.Helper()
 	buildMu.Lock()
@@ -123,7 +124,8 @@ type Process struct {
 }
 
 // Start runs bin with args, waits for its "ready" line and registers a
-// cleanup that kills it if the test ends early.
+// cleanup that kills it if the test ends early. It starts probe targets,
+// which talk over stdio; servertest.Start starts serve processes.
 func Start(tb testing.TB, bin string, args ...string) *Process {
 	tb.Helper()
 	cmd := exec.Command(bin, args...)

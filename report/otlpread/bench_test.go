@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
@@ -67,12 +69,15 @@ func benchFile(b *testing.B) (string, int64) {
 	return bench.path, bench.size
 }
 
+// TestMain fails the run if a goroutine a test started outlives the tests,
+// then deletes the benchmark's trace file.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if bench.dir != "" {
-		os.RemoveAll(bench.dir)
-	}
-	os.Exit(code)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if bench.dir != "" {
+			os.RemoveAll(bench.dir)
+		}
+		os.Exit(code)
+	}))
 }
 
 // reportPhases is `migtrace report phases FILE` minus the CLI: read,
