@@ -124,8 +124,20 @@ func (f *vmFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.vcpus, "vcpus", 1, "guest vCPUs")
 }
 
-// build returns the backend and the spec of a VM to boot on it.
-func (f *vmFlags) build() (vmm.Backend, vmm.Spec, error) {
+// build returns the backend and the spec of a VM to boot on it, after
+// checking the VM's shape against limits (see capacityFlags), so that a
+// VM this host cannot hold is a usage error, not a crash.
+func (f *vmFlags) build(limits vmm.Limits) (vmm.Backend, vmm.Spec, error) {
+	if f.vcpus < 1 {
+		return nil, vmm.Spec{}, usageErrorf("--vcpus %d: need at least 1", f.vcpus)
+	}
+	lim := limits.WithDefaults()
+	if f.vcpus > lim.MaxVCPUs {
+		return nil, vmm.Spec{}, usageErrorf("--vcpus %d is more than --max-vcpus %d", f.vcpus, lim.MaxVCPUs)
+	}
+	if f.memory.bytes > lim.MaxMemoryBytes {
+		return nil, vmm.Spec{}, usageErrorf("--memory %s is more than this host can hold: %s", vmm.FormatBytes(f.memory.bytes), limitSource(limits, lim))
+	}
 	switch f.backend {
 	case "sim":
 		b, err := sim.New(sim.WithMemory(f.memory.bytes), sim.WithVCPUs(f.vcpus), sim.WithDirtyRate(int64(f.dirtyRate.bytesPerSec)))
@@ -144,6 +156,42 @@ func (f *vmFlags) build() (vmm.Backend, vmm.Spec, error) {
 		return b, b.DefaultSpec(), nil
 	}
 	return nil, vmm.Spec{}, usageErrorf("--backend %q: want sim or kvm", f.backend)
+}
+
+// limitSource says where a memory limit came from: the flag, or the host.
+func limitSource(given, effective vmm.Limits) string {
+	if given.MaxMemoryBytes != 0 {
+		return "--max-guest-memory is " + vmm.FormatBytes(effective.MaxMemoryBytes)
+	}
+	avail, how := vmm.HostMemory()
+	return fmt.Sprintf("it can spare %s (%s: %s, less a quarter kept back; --max-guest-memory overrides)",
+		vmm.FormatBytes(effective.MaxMemoryBytes), how, vmm.FormatBytes(avail))
+}
+
+// capacityFlags bound the VMs a server hosts: the one it boots and those
+// that migrate in, which a destination checks in Sync before it allocates
+// anything.
+type capacityFlags struct {
+	maxMemory sizeFlag // 0: the host's default, read as each VM arrives
+	maxVCPUs  int
+}
+
+func (f *capacityFlags) register(fs *pflag.FlagSet) {
+	fs.Var(&f.maxMemory, "max-guest-memory", "most guest memory `SIZE` this server hosts, booted or migrating in "+
+		"(default: what the host can spare when the VM arrives: three quarters of MemAvailable, or of the address space left under ulimit -v)")
+	fs.IntVar(&f.maxVCPUs, "max-vcpus", vmm.DefaultMaxVCPUs(), "most vCPUs a VM on this server may have (default: the host's CPUs)")
+}
+
+// limits returns the limits the flags give; zero memory is the host's
+// default, filled in when it is needed.
+func (f *capacityFlags) limits(fs *pflag.FlagSet) (vmm.Limits, error) {
+	if fs.Changed("max-guest-memory") && f.maxMemory.bytes == 0 {
+		return vmm.Limits{}, usageErrorf("--max-guest-memory 0: a server must be able to host some memory")
+	}
+	if f.maxVCPUs < 1 {
+		return vmm.Limits{}, usageErrorf("--max-vcpus %d: need at least 1", f.maxVCPUs)
+	}
+	return vmm.Limits{MaxMemoryBytes: f.maxMemory.bytes, MaxVCPUs: f.maxVCPUs}, nil
 }
 
 // telemetryFlags set where spans and metrics go.

@@ -23,6 +23,7 @@ func newDemoCommand() *cobra.Command {
 	var (
 		vmf    vmFlags
 		tune   tuningFlags
+		capf   capacityFlags
 		tel    telemetryFlags
 		warmup time.Duration
 		output *formatFlag
@@ -48,10 +49,16 @@ Jaeger.`,
 			if err != nil {
 				return err
 			}
-			backend, spec, err := vmf.build()
+			limits, err := capf.limits(cmd.Flags())
 			if err != nil {
 				return err
 			}
+			backend, spec, err := vmf.build(limits)
+			if err != nil {
+				return err
+			}
+			mcfg := tune.config()
+			mcfg.Limits = limits
 			if tel.traceFile == "" {
 				f, err := os.CreateTemp("", "migtrace-demo-*.jsonl")
 				if err != nil {
@@ -80,7 +87,7 @@ Jaeger.`,
 				addrs[i] = ln.Addr().String()
 				srv, err := server.New(ctx, server.Config{
 					Name: name, Address: addrs[i], Backend: backend, Boot: i == 0, Spec: spec,
-					Migration: tune.config(), Tracer: tele.Tracer(), Metrics: tele.Instruments(),
+					Migration: mcfg, Tracer: tele.Tracer(), Metrics: tele.Instruments(),
 					MetricsHandler: tele.MetricsHandler(), Flush: tele.ForceFlush, Logger: log,
 				})
 				if err != nil {
@@ -142,6 +149,7 @@ Jaeger.`,
 	}
 	f := cmd.Flags()
 	vmf.register(f)
+	capf.register(f)
 	tune.register(f)
 	tel.register(f)
 	f.DurationVar(&warmup, "warmup", 300*time.Millisecond, "let the guest run this long before migrating")

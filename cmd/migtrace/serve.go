@@ -19,6 +19,7 @@ func newServeCommand() *cobra.Command {
 		vmf      vmFlags
 		tlsf     tlsFlags
 		tune     tuningFlags
+		capf     capacityFlags
 		tel      telemetryFlags
 	)
 	cmd := &cobra.Command{
@@ -32,7 +33,9 @@ func newServeCommand() *cobra.Command {
 
 Migration streams reach the server through the same address (an HTTP
 upgrade). With --boot it boots a fresh VM; without, it waits for one to
-migrate in. On a non-loopback address it refuses to start without mutual
+migrate in; it refuses a VM beyond --max-guest-memory or --max-vcpus
+(a migration then fails in Sync, and the VM stays on its source). On a
+non-loopback address it refuses to start without mutual
 TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 		Example: `  migtrace serve --listen 127.0.0.1:7001 --boot --memory 256MiB --dirty-rate 64MiB
   migtrace serve --listen 127.0.0.1:7002`,
@@ -55,7 +58,11 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if err != nil {
 				return err
 			}
-			backend, spec, err := vmf.build()
+			limits, err := capf.limits(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			backend, spec, err := vmf.build(limits)
 			if err != nil {
 				return err
 			}
@@ -81,9 +88,11 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", listen, err)
 			}
+			mcfg := tune.config()
+			mcfg.Limits = limits
 			srv, err := server.New(ctx, server.Config{
 				Name: name, Address: ln.Addr().String(), Backend: backend, Boot: boot, Spec: spec,
-				ServerTLS: serverTLS, ClientTLS: clientTLS, Migration: tune.config(),
+				ServerTLS: serverTLS, ClientTLS: clientTLS, Migration: mcfg,
 				Tracer: tele.Tracer(), Metrics: tele.Instruments(), MetricsHandler: tele.MetricsHandler(),
 				Flush: tele.ForceFlush, Logger: log,
 			})
@@ -107,6 +116,7 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 	f.BoolVar(&boot, "boot", false, "boot a fresh VM instead of waiting for one to migrate in")
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --listen without TLS")
 	vmf.register(f)
+	capf.register(f)
 	tlsf.register(f)
 	tune.register(f)
 	tel.register(f)
