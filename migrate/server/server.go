@@ -61,6 +61,10 @@ type Config struct {
 	Metrics migrate.Metrics
 	// MetricsHandler serves GET /metrics; nil answers 404.
 	MetricsHandler http.Handler
+	// HandshakeTimeout bounds how long a migration stream may take to
+	// complete the version handshake before it is dropped; 0 means
+	// migrate.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// Flush, if set, runs after each migration so its spans are exported
 	// before anyone asks for them.
 	Flush  func(context.Context) error
@@ -150,6 +154,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.cfg.HandshakeTimeout > 0 {
+		return s.cfg.HandshakeTimeout
+	}
+	return migrate.DefaultHandshakeTimeout
 }
 
 // Close cancels migrations in flight, waits for them to unwind and
