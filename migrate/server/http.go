@@ -48,6 +48,13 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf(`request body: want {"source": "HOST:PORT"}: %w`, err))
 		return
 	}
+	// One object and nothing after it: trailing data means the client
+	// sent something other than what was decoded.
+	end := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`request body: data after the JSON object, which ends at byte %d; want only {"source": "HOST:PORT"}`, end))
+		return
+	}
 	if req.Source == "" {
 		writeError(w, http.StatusBadRequest, errors.New(`request body: "source" is empty; want {"source": "HOST:PORT"}`))
 		return
