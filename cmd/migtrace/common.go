@@ -80,29 +80,30 @@ func (t *tlsFlags) httpClient(timeout time.Duration) (hc *http.Client, secure bo
 // tuningFlags tune migrations.
 type tuningFlags struct {
 	maxBandwidth   rateFlag
-	downtimeTarget time.Duration
-	maxRounds      int
+	downtimeTarget positiveDurationFlag
+	maxRounds      positiveIntFlag
 	skewCorrection bool
-	ioTimeout      time.Duration
+	ioTimeout      positiveDurationFlag
 	skipChecksum   bool
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
+	f.downtimeTarget.d, f.maxRounds.n, f.ioTimeout.d = migrate.DefaultDowntimeTarget, migrate.DefaultMaxRounds, migrate.DefaultIOTimeout
 	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB); 0 = no cap")
-	fs.DurationVar(&f.downtimeTarget, "downtime-target", migrate.DefaultDowntimeTarget, "stop pre-copy when the rest fits in this time at the measured bandwidth")
-	fs.IntVar(&f.maxRounds, "max-rounds", migrate.DefaultMaxRounds, "most pre-copy rounds before pausing")
+	fs.Var(&f.downtimeTarget, "downtime-target", "stop pre-copy when the rest fits in this time at the measured bandwidth")
+	fs.Var(&f.maxRounds, "max-rounds", "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
-	fs.DurationVar(&f.ioTimeout, "io-timeout", migrate.DefaultIOTimeout, "deadline for every read and write on the migration stream")
+	fs.Var(&f.ioTimeout, "io-timeout", "deadline for every read and write on the migration stream")
 	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
 }
 
 func (f *tuningFlags) config() migrate.Config {
 	return migrate.Config{
 		MaxBandwidth:        int64(f.maxBandwidth.bytesPerSec),
-		DowntimeTarget:      f.downtimeTarget,
-		MaxRounds:           f.maxRounds,
+		DowntimeTarget:      f.downtimeTarget.d,
+		MaxRounds:           f.maxRounds.n,
 		ClockSkewCorrection: f.skewCorrection,
-		IOTimeout:           f.ioTimeout,
+		IOTimeout:           f.ioTimeout.d,
 		SkipMemoryChecksum:  f.skipChecksum,
 	}
 }
@@ -265,6 +266,23 @@ func shutdownTelemetry(t *tracing.Telemetry, log *slog.Logger) {
 	if err := t.Shutdown(ctx); err != nil {
 		log.Error("flushing telemetry", "err", err)
 	}
+}
+
+// checkAddr refuses a HOST:PORT flag value whose port is not a TCP port
+// (0 to 65535, or a service name); listen also allows 0, any free port.
+func checkAddr(flag, addr string, listen bool) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("%s %q: want HOST:PORT: %v", flag, addr, err)
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return usageErrorf("%s %q: port %q: want a number from 0 to 65535 or a service name", flag, addr, port)
+	}
+	if n == 0 && !listen {
+		return usageErrorf("%s %q: want a port from 1 to 65535", flag, addr)
+	}
+	return nil
 }
 
 // isLoopback reports whether a listen address only accepts local peers.

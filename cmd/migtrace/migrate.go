@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -42,8 +41,8 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				return err
 			}
 			for _, a := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
-				if _, _, err := net.SplitHostPort(a.v); err != nil {
-					return usageErrorf("%s %q: want HOST:PORT", a.flag, a.v)
+				if err := checkAddr(a.flag, a.v, false); err != nil {
+					return err
 				}
 			}
 			format := output.Format()

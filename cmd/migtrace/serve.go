@@ -44,8 +44,8 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if listen == "" {
 				return usageErrorf("missing required flag --listen")
 			}
-			if _, _, err := net.SplitHostPort(listen); err != nil {
-				return usageErrorf("--listen %q: want HOST:PORT: %v", listen, err)
+			if err := checkAddr("--listen", listen, true); err != nil {
+				return err
 			}
 			tlsOn, err := tlsf.enabled()
 			if err != nil {
