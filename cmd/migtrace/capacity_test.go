@@ -108,7 +108,7 @@ func TestMigrateToDestinationTooSmall(t *testing.T) {
 	if code != exitFailure {
 		t.Errorf("migrate exit %d, want %d: %s", code, exitFailure, errOut)
 	}
-	for _, w := range []string{"phase Sync", "memory 8 GiB is more than"} {
+	for _, w := range []string{"phase Sync", "memory 8 GiB is more than", "the VM keeps running on " + src} {
 		if !strings.Contains(errOut, w) {
 			t.Errorf("migrate's message does not say %q:\n%s", w, errOut)
 		}

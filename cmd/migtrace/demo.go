@@ -132,15 +132,25 @@ Jaeger.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if err := printMigrationTables(out, ms, format); err != nil {
+			m := st.Migration
+			outcome := migrationOutcome{ID: id, Result: m.Result, Error: m.Error, ErrorPhase: m.ErrorPhase}
+			if m.Result == schema.ResultSuccess {
+				outcome.VMRunsOn = addrs[1]
+			}
+			if err := printMigration(out, ms, format, outcome); err != nil {
 				return err
 			}
-			if m := st.Migration; m.Result != schema.ResultSuccess {
+			if m.Result != schema.ResultSuccess {
 				return fmt.Errorf("%s", m.Error)
 			}
-			if d := st.Migration.Detail; d != nil {
+			if d := m.Detail; d != nil {
 				if line := render.TSCContinuityLine(d.Continuity); line != "" {
-					fmt.Fprintln(out, line)
+					// With -o json stdout holds the one document.
+					lw := out
+					if format == render.FormatJSON {
+						lw = tel.stderr(cmd)
+					}
+					fmt.Fprintln(lw, line)
 				}
 			}
 			fmt.Fprintf(tel.stderr(cmd), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
