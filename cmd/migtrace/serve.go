@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/wire"
 )
 
 func newServeCommand() *cobra.Command {
@@ -65,6 +67,12 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			backend, spec, err := vmf.build(limits)
 			if err != nil {
 				return err
+			}
+			if tlsOn {
+				// Peers would refuse it in every handshake; say so now.
+				if err := wire.CheckCertificate(tlsf.cert, tlsf.key, tlsf.ca, time.Now()); err != nil {
+					return fmt.Errorf("--tls-cert: %w", err)
+				}
 			}
 			serverTLS, err := tlsf.server()
 			if err != nil {
