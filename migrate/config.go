@@ -59,6 +59,11 @@ type Config struct {
 	// wall-clock offset between the hosts (destination). Off by default,
 	// which is propolis's behaviour: the hosts' clocks are trusted.
 	ClockSkewCorrection bool
+	// Limits bound the VM a destination accepts: it checks the source's
+	// spec against them in Sync, before it allocates anything for the VM.
+	// Zero fields take the host's defaults (vmm.Limits.WithDefaults), read
+	// as each migration arrives; Backend is always the destination's own.
+	Limits vmm.Limits
 	// Progress, if set, is called as the migration advances.
 	Progress func(Progress)
 	// SkipVerify makes the destination record its handoff checks (memory

@@ -111,8 +111,12 @@ func (d *destination) sync(ctx context.Context, _ *model.PhaseTiming) error {
 	if err := json.Unmarshal(syn.Spec, &spec); err != nil {
 		return fmt.Errorf("%w: decoding the source's instance spec: %w", ErrProtocol, err)
 	}
-	if spec.Backend != d.backend.Name() {
-		return fmt.Errorf("%w: source VM uses backend %q, this server hosts %q", vmm.ErrIncompatible, spec.Backend, d.backend.Name())
+	// Before anything is allocated: a spec is the peer's word, and a VM
+	// too large for this host would take the whole process down.
+	limits := d.cfg.Limits.WithDefaults()
+	limits.Backend = d.backend.Name()
+	if err := limits.Check(spec); err != nil {
+		return fmt.Errorf("checking capacity: %w", err)
 	}
 	d.result.MemoryBytes = int64(spec.MemoryBytes)
 	vm, err := d.backend.New(spec)

@@ -161,6 +161,13 @@ func TestSourceDropLeavesVMRunning(t *testing.T) {
 	cfg := Config{IOTimeout: 5 * time.Second}
 	for _, budget := range []int{100, 1000, 20 << 10} {
 		p := newPair(t, cfg, sim.WithMemory(8<<20), sim.WithDirtyRate(4<<20))
+		// The budget must run out: on a busy machine a guest that has not
+		// yet run sends little more than zero markers, under 20 KiB.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if n, err := p.srcVM.DirtyCount(); err != nil || n > 2*sim.RingPages || time.Now().After(deadline) {
+				break
+			}
+		}
 		ctx := context.Background()
 		id := NewID()
 		p.serve(ctx, id, cfg, func(nc net.Conn) net.Conn { return &failingConn{Conn: nc, budget: budget} })

@@ -24,10 +24,20 @@ import (
 // before the handoff the dirty bits taken are put back and the VM, if this
 // side paused it, resumes with its state intact.
 func RunSource(ctx context.Context, nc net.Conn, vm vmm.VM, id ID, cfg Config) (*model.Side, error) {
+	return runSource(ctx, &Stream{nc: nc}, vm, id, cfg)
+}
+
+// runSource runs the source on st; its handshake is done in Sync unless
+// Accept did it already.
+func runSource(ctx context.Context, st *Stream, vm vmm.VM, id ID, cfg Config) (*model.Side, error) {
 	s := &side{cfg: cfg, role: schema.RoleSource, clock: clockOf(vm), id: id, result: &model.Side{
-		Peer: nc.RemoteAddr().String(), Backend: vm.Spec().Backend, MemoryBytes: int64(vm.Spec().MemoryBytes)}}
+		Peer: st.nc.RemoteAddr().String(), Backend: vm.Spec().Backend, MemoryBytes: int64(vm.Spec().MemoryBytes)}}
 	s.start(ctx)
-	s.conn = wire.NewConn(nc, wire.WithIOTimeout(s.cfg.IOTimeout), wire.WithMaxBandwidth(s.cfg.MaxBandwidth))
+	s.conn = st.conn
+	if s.conn == nil {
+		s.conn = newStreamConn(st.nc, s.cfg)
+	}
+	s.result.ProtocolVersion = int64(st.version)
 	defer s.conn.Close()
 
 	src := &source{side: s, vm: vm, ram: newRAMSender(s, vm)}
@@ -82,11 +92,13 @@ func (s *source) run() error {
 }
 
 func (s *source) sync(ctx context.Context, _ *model.PhaseTiming) error {
-	version, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions)
-	if err != nil {
-		return fmt.Errorf("handshake: %w", err)
+	if s.result.ProtocolVersion == 0 { // Accept has not agreed one
+		version, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions)
+		if err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		s.result.ProtocolVersion = int64(version)
 	}
-	s.result.ProtocolVersion = int64(version)
 	spec, err := json.Marshal(s.vm.Spec())
 	if err != nil {
 		return fmt.Errorf("encoding the instance spec: %w", err)

@@ -80,29 +80,30 @@ func (t *tlsFlags) httpClient(timeout time.Duration) (hc *http.Client, secure bo
 // tuningFlags tune migrations.
 type tuningFlags struct {
 	maxBandwidth   rateFlag
-	downtimeTarget time.Duration
-	maxRounds      int
+	downtimeTarget positiveDurationFlag
+	maxRounds      positiveIntFlag
 	skewCorrection bool
-	ioTimeout      time.Duration
+	ioTimeout      positiveDurationFlag
 	skipChecksum   bool
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
+	f.downtimeTarget.d, f.maxRounds.n, f.ioTimeout.d = migrate.DefaultDowntimeTarget, migrate.DefaultMaxRounds, migrate.DefaultIOTimeout
 	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB); 0 = no cap")
-	fs.DurationVar(&f.downtimeTarget, "downtime-target", migrate.DefaultDowntimeTarget, "stop pre-copy when the rest fits in this time at the measured bandwidth")
-	fs.IntVar(&f.maxRounds, "max-rounds", migrate.DefaultMaxRounds, "most pre-copy rounds before pausing")
+	fs.Var(&f.downtimeTarget, "downtime-target", "stop pre-copy when the rest fits in this time at the measured bandwidth")
+	fs.Var(&f.maxRounds, "max-rounds", "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
-	fs.DurationVar(&f.ioTimeout, "io-timeout", migrate.DefaultIOTimeout, "deadline for every read and write on the migration stream")
+	fs.Var(&f.ioTimeout, "io-timeout", "deadline for every read and write on the migration stream")
 	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
 }
 
 func (f *tuningFlags) config() migrate.Config {
 	return migrate.Config{
 		MaxBandwidth:        int64(f.maxBandwidth.bytesPerSec),
-		DowntimeTarget:      f.downtimeTarget,
-		MaxRounds:           f.maxRounds,
+		DowntimeTarget:      f.downtimeTarget.d,
+		MaxRounds:           f.maxRounds.n,
 		ClockSkewCorrection: f.skewCorrection,
-		IOTimeout:           f.ioTimeout,
+		IOTimeout:           f.ioTimeout.d,
 		SkipMemoryChecksum:  f.skipChecksum,
 	}
 }
@@ -124,8 +125,20 @@ func (f *vmFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.vcpus, "vcpus", 1, "guest vCPUs")
 }
 
-// build returns the backend and the spec of a VM to boot on it.
-func (f *vmFlags) build() (vmm.Backend, vmm.Spec, error) {
+// build returns the backend and the spec of a VM to boot on it, after
+// checking the VM's shape against limits (see capacityFlags), so that a
+// VM this host cannot hold is a usage error, not a crash.
+func (f *vmFlags) build(limits vmm.Limits) (vmm.Backend, vmm.Spec, error) {
+	if f.vcpus < 1 {
+		return nil, vmm.Spec{}, usageErrorf("--vcpus %d: need at least 1", f.vcpus)
+	}
+	lim := limits.WithDefaults()
+	if f.vcpus > lim.MaxVCPUs {
+		return nil, vmm.Spec{}, usageErrorf("--vcpus %d is more than --max-vcpus %d", f.vcpus, lim.MaxVCPUs)
+	}
+	if f.memory.bytes > lim.MaxMemoryBytes {
+		return nil, vmm.Spec{}, usageErrorf("--memory %s is more than this host can hold: %s", vmm.FormatBytes(f.memory.bytes), limitSource(limits, lim))
+	}
 	switch f.backend {
 	case "sim":
 		b, err := sim.New(sim.WithMemory(f.memory.bytes), sim.WithVCPUs(f.vcpus), sim.WithDirtyRate(int64(f.dirtyRate.bytesPerSec)))
@@ -144,6 +157,42 @@ func (f *vmFlags) build() (vmm.Backend, vmm.Spec, error) {
 		return b, b.DefaultSpec(), nil
 	}
 	return nil, vmm.Spec{}, usageErrorf("--backend %q: want sim or kvm", f.backend)
+}
+
+// limitSource says where a memory limit came from: the flag, or the host.
+func limitSource(given, effective vmm.Limits) string {
+	if given.MaxMemoryBytes != 0 {
+		return "--max-guest-memory is " + vmm.FormatBytes(effective.MaxMemoryBytes)
+	}
+	avail, how := vmm.HostMemory()
+	return fmt.Sprintf("it can spare %s (%s: %s, less a quarter kept back; --max-guest-memory overrides)",
+		vmm.FormatBytes(effective.MaxMemoryBytes), how, vmm.FormatBytes(avail))
+}
+
+// capacityFlags bound the VMs a server hosts: the one it boots and those
+// that migrate in, which a destination checks in Sync before it allocates
+// anything.
+type capacityFlags struct {
+	maxMemory sizeFlag // 0: the host's default, read as each VM arrives
+	maxVCPUs  int
+}
+
+func (f *capacityFlags) register(fs *pflag.FlagSet) {
+	fs.Var(&f.maxMemory, "max-guest-memory", "most guest memory `SIZE` this server hosts, booted or migrating in "+
+		"(default: what the host can spare when the VM arrives: three quarters of MemAvailable, or of the address space left under ulimit -v)")
+	fs.IntVar(&f.maxVCPUs, "max-vcpus", vmm.DefaultMaxVCPUs(), "most vCPUs a VM on this server may have (default: the host's CPUs)")
+}
+
+// limits returns the limits the flags give; zero memory is the host's
+// default, filled in when it is needed.
+func (f *capacityFlags) limits(fs *pflag.FlagSet) (vmm.Limits, error) {
+	if fs.Changed("max-guest-memory") && f.maxMemory.bytes == 0 {
+		return vmm.Limits{}, usageErrorf("--max-guest-memory 0: a server must be able to host some memory")
+	}
+	if f.maxVCPUs < 1 {
+		return vmm.Limits{}, usageErrorf("--max-vcpus %d: need at least 1", f.maxVCPUs)
+	}
+	return vmm.Limits{MaxMemoryBytes: f.maxMemory.bytes, MaxVCPUs: f.maxVCPUs}, nil
 }
 
 // telemetryFlags set where spans and metrics go.
@@ -217,6 +266,23 @@ func shutdownTelemetry(t *tracing.Telemetry, log *slog.Logger) {
 	if err := t.Shutdown(ctx); err != nil {
 		log.Error("flushing telemetry", "err", err)
 	}
+}
+
+// checkAddr refuses a HOST:PORT flag value whose port is not a TCP port
+// (0 to 65535, or a service name); listen also allows 0, any free port.
+func checkAddr(flag, addr string, listen bool) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("%s %q: want HOST:PORT: %v", flag, addr, err)
+	}
+	n, err := net.LookupPort("tcp", port)
+	if err != nil {
+		return usageErrorf("%s %q: port %q: want a number from 0 to 65535 or a service name", flag, addr, port)
+	}
+	if n == 0 && !listen {
+		return usageErrorf("%s %q: want a port from 1 to 65535", flag, addr)
+	}
+	return nil
 }
 
 // isLoopback reports whether a listen address only accepts local peers.

@@ -23,6 +23,7 @@ func newDemoCommand() *cobra.Command {
 	var (
 		vmf    vmFlags
 		tune   tuningFlags
+		capf   capacityFlags
 		tel    telemetryFlags
 		warmup time.Duration
 		output *formatFlag
@@ -48,10 +49,16 @@ Jaeger.`,
 			if err != nil {
 				return err
 			}
-			backend, spec, err := vmf.build()
+			limits, err := capf.limits(cmd.Flags())
 			if err != nil {
 				return err
 			}
+			backend, spec, err := vmf.build(limits)
+			if err != nil {
+				return err
+			}
+			mcfg := tune.config()
+			mcfg.Limits = limits
 			if tel.traceFile == "" {
 				f, err := os.CreateTemp("", "migtrace-demo-*.jsonl")
 				if err != nil {
@@ -80,7 +87,7 @@ Jaeger.`,
 				addrs[i] = ln.Addr().String()
 				srv, err := server.New(ctx, server.Config{
 					Name: name, Address: addrs[i], Backend: backend, Boot: i == 0, Spec: spec,
-					Migration: tune.config(), Tracer: tele.Tracer(), Metrics: tele.Instruments(),
+					Migration: mcfg, Tracer: tele.Tracer(), Metrics: tele.Instruments(),
 					MetricsHandler: tele.MetricsHandler(), Flush: tele.ForceFlush, Logger: log,
 				})
 				if err != nil {
@@ -125,15 +132,25 @@ Jaeger.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if err := printMigrationTables(out, ms, format); err != nil {
+			m := st.Migration
+			outcome := migrationOutcome{ID: id, Result: m.Result, Error: m.Error, ErrorPhase: m.ErrorPhase}
+			if m.Result == schema.ResultSuccess {
+				outcome.VMRunsOn = addrs[1]
+			}
+			if err := printMigration(out, ms, format, outcome); err != nil {
 				return err
 			}
-			if m := st.Migration; m.Result != schema.ResultSuccess {
+			if m.Result != schema.ResultSuccess {
 				return fmt.Errorf("%s", m.Error)
 			}
-			if d := st.Migration.Detail; d != nil {
+			if d := m.Detail; d != nil {
 				if line := render.TSCContinuityLine(d.Continuity); line != "" {
-					fmt.Fprintln(out, line)
+					// With -o json stdout holds the one document.
+					lw := out
+					if format == render.FormatJSON {
+						lw = tel.stderr(cmd)
+					}
+					fmt.Fprintln(lw, line)
 				}
 			}
 			fmt.Fprintf(tel.stderr(cmd), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
@@ -142,6 +159,7 @@ Jaeger.`,
 	}
 	f := cmd.Flags()
 	vmf.register(f)
+	capf.register(f)
 	tune.register(f)
 	tel.register(f)
 	f.DurationVar(&warmup, "warmup", 300*time.Millisecond, "let the guest run this long before migrating")

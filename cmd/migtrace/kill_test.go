@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,14 @@ func TestKillDestinationMidRAMPush(t *testing.T) {
 		t.Logf("migrate exited %v after the kill: %v", time.Since(waited).Round(time.Millisecond), err)
 		if err == nil {
 			t.Errorf("migrate exited 0 after its destination was killed:\n%s", migOut.String())
+		}
+		// It names the phase, and says where the guest is only after the
+		// source confirmed it runs there.
+		for _, want := range []string{"failed in phase " + pushing, "the destination " + dst.Addr() + " stopped answering",
+			"the VM keeps running on " + src.Addr()} {
+			if !strings.Contains(migOut.String(), want) {
+				t.Errorf("migrate's message does not say %q:\n%s", want, migOut.String())
+			}
 		}
 	case <-time.After(30 * time.Second):
 		_ = mig.Process.Kill()

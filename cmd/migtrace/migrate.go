@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -33,8 +32,14 @@ func newMigrateCommand() *cobra.Command {
 progress bar on a terminal, plain lines otherwise — and prints the phase
 tables of both sides and the time-adjustment table at the end.
 
+With -o json, stdout holds exactly one JSON document once the migration
+has started, whatever its outcome: its id, result, error, where the VM
+runs (when a server confirmed it), and the tables. Progress and errors go
+to stderr.
+
 Exit status: 0 when the VM runs on --to, 1 when the migration failed (the
-message names the phase; the VM keeps running on --from), 2 for bad flags.`,
+message names the phase and, after asking --from, whether the VM keeps
+running there), 2 for bad flags.`,
 		Example: `  migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,8 +47,8 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				return err
 			}
 			for _, a := range []struct{ flag, v string }{{"--from", from}, {"--to", to}} {
-				if _, _, err := net.SplitHostPort(a.v); err != nil {
-					return usageErrorf("%s %q: want HOST:PORT", a.flag, a.v)
+				if err := checkAddr(a.flag, a.v, false); err != nil {
+					return err
 				}
 			}
 			format := output.Format()
@@ -63,26 +68,60 @@ message names the phase; the VM keeps running on --from), 2 for bad flags.`,
 				return fmt.Errorf("starting the migration: %w", err)
 			}
 			st, err := followMigration(ctx, dst, id, cmd.ErrOrStderr())
-			if err != nil {
+			var lost *destinationLostError
+			if err != nil && !errors.As(err, &lost) {
 				return err
 			}
-			m := st.Migration
-			if d := m.Detail; d != nil {
-				// The source's own record is complete; what the
-				// destination holds of it stops at the Finish message.
-				ms := []model.Side{*d}
-				srcSt, err := server.NewClient(from, hc, secure).Instance(ctx)
-				if err == nil && srcSt.Migration != nil && srcSt.Migration.ID == id && srcSt.Migration.Detail != nil {
-					ms = []model.Side{*srcSt.Migration.Detail, *d}
-				} else if len(d.SourcePhases) > 0 {
-					ms = []model.Side{model.PeerSource(d, nil), *d}
+			// The source's own record is complete, and only the source
+			// can say whether the VM still runs there.
+			srcSt, srcErr := askSource(ctx, server.NewClient(from, hc, secure), id)
+			var srcDetail *model.Side
+			if srcErr == nil && srcSt.Migration != nil && srcSt.Migration.ID == id {
+				srcDetail = srcSt.Migration.Detail
+			}
+			out := migrationOutcome{ID: id}
+			var ms []model.Side
+			if lost != nil {
+				out.Result, out.ErrorPhase = schema.ResultFailure, lost.phase
+				if m := srcSt.Migration; srcDetail != nil && m.ErrorPhase != "" {
+					out.ErrorPhase = m.ErrorPhase
 				}
-				if err := printMigrationTables(cmd.OutOrStdout(), ms, format); err != nil {
-					return err
+				out.Error = fmt.Sprintf("migration %s failed in phase %s: the destination %s stopped answering (%v)",
+					id, orUnknown(out.ErrorPhase), to, lost.err)
+				if srcDetail != nil && srcSt.Migration.Error != "" {
+					out.Error += "; the source says: " + srcSt.Migration.Error
+				}
+				if srcDetail != nil {
+					ms = []model.Side{*srcDetail}
+				}
+			} else {
+				m := st.Migration
+				out.Result, out.Error, out.ErrorPhase = m.Result, m.Error, m.ErrorPhase
+				if d := m.Detail; d != nil {
+					// What the destination holds of the source's record
+					// stops at the Finish message.
+					ms = []model.Side{*d}
+					if srcDetail != nil {
+						ms = []model.Side{*srcDetail, *d}
+					} else if len(d.SourcePhases) > 0 {
+						ms = []model.Side{model.PeerSource(d, nil), *d}
+					}
 				}
 			}
-			if m.Result != schema.ResultSuccess {
-				return fmt.Errorf("%s", m.Error)
+			if out.Result == schema.ResultSuccess {
+				out.VMRunsOn = to
+			} else {
+				where, verified := whereIsTheVM(from, id, srcSt, srcErr)
+				out.Error += "; " + where
+				if verified {
+					out.VMRunsOn = from
+				}
+			}
+			if err := printMigration(cmd.OutOrStdout(), ms, format, out); err != nil {
+				return err
+			}
+			if out.Result != schema.ResultSuccess {
+				return errors.New(out.Error)
 			}
 			return nil
 		},
@@ -115,10 +154,19 @@ func followMigration(ctx context.Context, dst *server.Client, id string, w io.Wr
 	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var phase string // the last phase the destination reported
 	for {
 		st, err := dst.Instance(ctx)
 		if err != nil {
-			return st, fmt.Errorf("following the migration: %w", err)
+			if ctx.Err() != nil {
+				return st, fmt.Errorf("following the migration: %w", ctx.Err())
+			}
+			if bar != nil {
+				_ = bar.Finish()
+				bar = nil
+				fmt.Fprintln(w)
+			}
+			return st, &destinationLostError{phase: phase, err: err}
 		}
 		m := st.Migration
 		if m == nil || m.ID != id {
@@ -133,7 +181,9 @@ func followMigration(ctx context.Context, dst *server.Client, id string, w io.Wr
 			fmt.Fprintf(w, "migration %s: %s\n", id, m.Result)
 			return st, nil
 		}
+		phase = m.Phase
 		if p := m.Progress; p != nil {
+			phase = p.Phase
 			key := fmt.Sprintf("%s/%d", p.Phase, p.Round)
 			if tty {
 				if key != lastKey {
@@ -164,6 +214,44 @@ func followMigration(ctx context.Context, dst *server.Client, id string, w io.Wr
 	}
 }
 
+// migrationOutcome is how a migration ended, for the one JSON document
+// migrate and demo print with -o json.
+type migrationOutcome struct {
+	ID         string `json:"migration_id"`
+	Result     string `json:"result"`
+	Error      string `json:"error,omitempty"`
+	ErrorPhase string `json:"error_phase,omitempty"`
+	// VMRunsOn is the server a server confirmed runs the VM, if any.
+	VMRunsOn string `json:"vm_runs_on,omitempty"`
+}
+
+// printMigration prints the migration's tables (see printMigrationTables)
+// or, with -o json, one document: the outcome and the tables.
+func printMigration(w io.Writer, ms []model.Side, f render.Format, out migrationOutcome) error {
+	if f != render.FormatJSON {
+		if len(ms) == 0 {
+			return nil
+		}
+		return printMigrationTables(w, ms, f)
+	}
+	doc := struct {
+		migrationOutcome
+		Phases      []render.PhaseTable      `json:"phase_tables"`
+		Adjustments []render.AdjustmentTable `json:"adjustment_tables"`
+	}{migrationOutcome: out, Phases: []render.PhaseTable{}, Adjustments: []render.AdjustmentTable{}}
+	for _, m := range ms {
+		doc.Phases = append(doc.Phases, render.NewPhaseTable(m))
+	}
+	for _, m := range report.WithTimeData(ms) {
+		t, err := render.NewAdjustmentTable(m)
+		if err != nil {
+			return err
+		}
+		doc.Adjustments = append(doc.Adjustments, t)
+	}
+	return writeJSON(w, doc)
+}
+
 // printMigrationTables prints each side's phase table, then the
 // destination's adjustment table.
 func printMigrationTables(w io.Writer, ms []model.Side, f render.Format) error {
@@ -179,6 +267,83 @@ func printMigrationTables(w io.Writer, ms []model.Side, f render.Format) error {
 	}
 	fmt.Fprintln(w)
 	return render.Adjustments(w, dst, f)
+}
+
+// destinationLostError: the destination stopped answering while a
+// migration was under way; phase is the last one it reported.
+type destinationLostError struct {
+	phase string
+	err   error
+}
+
+func (e *destinationLostError) Error() string {
+	return fmt.Sprintf("following the migration: the destination stopped answering in phase %s: %v", orUnknown(e.phase), e.err)
+}
+
+func (e *destinationLostError) Unwrap() error { return e.err }
+
+func orUnknown(phase string) string {
+	if phase == "" {
+		return "unknown"
+	}
+	return phase
+}
+
+// sourceSettleWait bounds how long migrate waits for the source to end its
+// side of a failed migration: longer than the default I/O timeout (30 s),
+// after which a source gives up on a destination that went silent.
+const sourceSettleWait = 45 * time.Second
+
+// askSource returns the source's status once its side of migration id has
+// ended (or sourceSettleWait has passed), so that what it says about the
+// VM is final.
+func askSource(ctx context.Context, src *server.Client, id string) (server.InstanceStatus, error) {
+	if ctx.Err() != nil {
+		// The caller's time is up; one quick question still tells the
+		// user where the VM is.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
+	deadline := time.Now().Add(sourceSettleWait)
+	for {
+		st, err := src.Instance(ctx)
+		if err != nil {
+			return st, err
+		}
+		m := st.Migration
+		ongoing := st.State == server.StateMigratingOut && m != nil && m.ID == id && m.Result == server.ResultRunning
+		if !ongoing || time.Now().After(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// whereIsTheVM says where the VM of a failed migration id is, from the
+// source's status; verified is true only when the source says it runs
+// the VM.
+func whereIsTheVM(srcAddr, id string, st server.InstanceStatus, err error) (where string, verified bool) {
+	if err != nil {
+		return fmt.Sprintf("could not ask the source %s where the VM is: %v", srcAddr, err), false
+	}
+	m := st.Migration
+	ours := m != nil && m.ID == id
+	switch {
+	case st.State == server.StateRunning:
+		return "the VM keeps running on " + srcAddr, true
+	case st.State == server.StateMigratingOut && ours:
+		return fmt.Sprintf("the source %s still reports this migration in phase %s, so where the VM ends up is not known yet", srcAddr, orUnknown(m.Phase)), false
+	case st.State == server.StateMigratingOut && m != nil:
+		return fmt.Sprintf("the VM runs on %s, which is migrating it out in another migration, %s", srcAddr, m.ID), true
+	case st.State == server.StateMigrated && ours:
+		return fmt.Sprintf("the source %s handed the VM off in this migration, so it no longer runs there", srcAddr), false
+	}
+	return fmt.Sprintf("the source %s is %s, not running the VM", srcAddr, st.State), false
 }
 
 func newStatusCommand() *cobra.Command {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/migrate/wire"
 )
 
 func newServeCommand() *cobra.Command {
@@ -19,6 +21,7 @@ func newServeCommand() *cobra.Command {
 		vmf      vmFlags
 		tlsf     tlsFlags
 		tune     tuningFlags
+		capf     capacityFlags
 		tel      telemetryFlags
 	)
 	cmd := &cobra.Command{
@@ -32,7 +35,9 @@ func newServeCommand() *cobra.Command {
 
 Migration streams reach the server through the same address (an HTTP
 upgrade). With --boot it boots a fresh VM; without, it waits for one to
-migrate in. On a non-loopback address it refuses to start without mutual
+migrate in; it refuses a VM beyond --max-guest-memory or --max-vcpus
+(a migration then fails in Sync, and the VM stays on its source). On a
+non-loopback address it refuses to start without mutual
 TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 		Example: `  migtrace serve --listen 127.0.0.1:7001 --boot --memory 256MiB --dirty-rate 64MiB
   migtrace serve --listen 127.0.0.1:7002`,
@@ -41,8 +46,8 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if listen == "" {
 				return usageErrorf("missing required flag --listen")
 			}
-			if _, _, err := net.SplitHostPort(listen); err != nil {
-				return usageErrorf("--listen %q: want HOST:PORT: %v", listen, err)
+			if err := checkAddr("--listen", listen, true); err != nil {
+				return err
 			}
 			tlsOn, err := tlsf.enabled()
 			if err != nil {
@@ -55,9 +60,19 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if err != nil {
 				return err
 			}
-			backend, spec, err := vmf.build()
+			limits, err := capf.limits(cmd.Flags())
 			if err != nil {
 				return err
+			}
+			backend, spec, err := vmf.build(limits)
+			if err != nil {
+				return err
+			}
+			if tlsOn {
+				// Peers would refuse it in every handshake; say so now.
+				if err := wire.CheckCertificate(tlsf.cert, tlsf.key, tlsf.ca, time.Now()); err != nil {
+					return fmt.Errorf("--tls-cert: %w", err)
+				}
 			}
 			serverTLS, err := tlsf.server()
 			if err != nil {
@@ -81,9 +96,11 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 			if err != nil {
 				return fmt.Errorf("listening on %s: %w", listen, err)
 			}
+			mcfg := tune.config()
+			mcfg.Limits = limits
 			srv, err := server.New(ctx, server.Config{
 				Name: name, Address: ln.Addr().String(), Backend: backend, Boot: boot, Spec: spec,
-				ServerTLS: serverTLS, ClientTLS: clientTLS, Migration: tune.config(),
+				ServerTLS: serverTLS, ClientTLS: clientTLS, Migration: mcfg,
 				Tracer: tele.Tracer(), Metrics: tele.Instruments(), MetricsHandler: tele.MetricsHandler(),
 				Flush: tele.ForceFlush, Logger: log,
 			})
@@ -107,6 +124,7 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 	f.BoolVar(&boot, "boot", false, "boot a fresh VM instead of waiting for one to migrate in")
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --listen without TLS")
 	vmf.register(f)
+	capf.register(f)
 	tlsf.register(f)
 	tune.register(f)
 	tel.register(f)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // sizeFlag is a byte count with an optional IEC suffix: 4096, 64KiB,
@@ -32,7 +34,46 @@ func (f *rateFlag) Set(s string) error {
 	if err != nil {
 		return err
 	}
+	// Rates are int64 further on; a larger one would wrap negative.
+	if v > math.MaxInt64 {
+		return fmt.Errorf("too large: at most %d bytes per second", int64(math.MaxInt64))
+	}
 	f.bytesPerSec = v
+	return nil
+}
+
+// positiveDurationFlag is a duration above zero: a zero or negative
+// timeout or target is a mistake, not a request for the default.
+type positiveDurationFlag struct{ d time.Duration }
+
+func (f *positiveDurationFlag) String() string { return f.d.String() }
+func (f *positiveDurationFlag) Type() string   { return "duration" }
+func (f *positiveDurationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 30ms or 5s")
+	}
+	if d <= 0 {
+		return errors.New("must be more than 0")
+	}
+	f.d = d
+	return nil
+}
+
+// positiveIntFlag is a count of at least 1.
+type positiveIntFlag struct{ n int }
+
+func (f *positiveIntFlag) String() string { return strconv.Itoa(f.n) }
+func (f *positiveIntFlag) Type() string   { return "int" }
+func (f *positiveIntFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n < 1 {
+		return errors.New("must be at least 1")
+	}
+	f.n = n
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +48,13 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf(`request body: want {"source": "HOST:PORT"}: %w`, err))
 		return
 	}
+	// One object and nothing after it: trailing data means the client
+	// sent something other than what was decoded.
+	end := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`request body: data after the JSON object, which ends at byte %d; want only {"source": "HOST:PORT"}`, end))
+		return
+	}
 	if req.Source == "" {
 		writeError(w, http.StatusBadRequest, errors.New(`request body: "source" is empty; want {"source": "HOST:PORT"}`))
 		return
@@ -71,14 +79,35 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if s.vm == nil || s.state != StateRunning {
-		state := s.state
+	err = s.canMigrateOut(id)
+	s.mu.Unlock()
+	if err != nil {
+		writeError(w, http.StatusConflict, err)
+		return
+	}
+	nc, err := wire.Upgrade(w, r)
+	if err != nil {
+		s.log.Warn("migration stream request refused", "peer", r.RemoteAddr, "id", id, "err", err)
+		return
+	}
+	// Only a peer that completes the handshake claims the VM, so one that
+	// never speaks holds nothing a real migration needs, and is dropped at
+	// the deadline without a trace in the instance's record.
+	hctx, cancel := context.WithTimeout(s.baseCtx, s.handshakeTimeout())
+	stream, err := migrate.Accept(hctx, nc, s.cfg.Migration)
+	cancel()
+	if err != nil {
+		s.log.Warn("migration stream dropped at the handshake", "peer", r.RemoteAddr, "id", id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	err = s.canMigrateOut(id)
+	if err != nil {
 		s.mu.Unlock()
-		cause := ErrNoVM
-		if state != StateWaiting && state != StateFailed && state != StateMigrated {
-			cause = ErrBusy
-		}
-		writeError(w, http.StatusConflict, fmt.Errorf("%w: instance is %s", cause, state))
+		// Another stream claimed the VM while this one shook hands.
+		ctx, cancel := context.WithTimeout(s.baseCtx, 2*time.Second)
+		stream.Refuse(ctx, err)
+		cancel()
 		return
 	}
 	vm := s.vm
@@ -88,21 +117,13 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	nc, err := wire.Upgrade(w, r)
-	if err != nil {
-		s.mu.Lock()
-		s.state = StateRunning
-		s.finishStatus(nil, err)
-		s.mu.Unlock()
-		return
-	}
 	// Join the destination's trace.
 	q := r.URL.Query()
 	ctx := tracing.Extract(s.baseCtx, q.Get(tracing.HeaderTraceparent), q.Get(tracing.HeaderTracestate))
 	s.mu.Lock()
 	cfg := s.migrationConfig(id, schema.RoleSource, "")
 	s.mu.Unlock()
-	res, err := migrate.RunSource(ctx, nc, vm, id, cfg)
+	res, err := migrate.RunSourceStream(ctx, stream, vm, id, cfg)
 	s.flush()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,4 +143,24 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.state, s.vm = StateMigrated, nil
 	s.log.Info("migrated out", "id", id, "downtime", time.Duration(res.DowntimeNs))
+}
+
+// canMigrateOut says why migration id cannot take the VM out now, or nil;
+// s.mu must be held.
+func (s *Server) canMigrateOut(id migrate.ID) error {
+	if s.baseCtx.Err() != nil {
+		return fmt.Errorf("%w: the server is shutting down", ErrBusy)
+	}
+	if s.vm == nil || s.state != StateRunning {
+		cause := ErrNoVM
+		if s.state != StateWaiting && s.state != StateFailed && s.state != StateMigrated {
+			cause = ErrBusy
+		}
+		return fmt.Errorf("%w: instance is %s", cause, s.state)
+	}
+	// A replayed id would overwrite the record of the migration it names.
+	if s.mig != nil && s.mig.ID == id.String() {
+		return fmt.Errorf("%w: migration %s already ran here; a new migration needs a new id", ErrBusy, id)
+	}
+	return nil
 }

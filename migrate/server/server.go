@@ -61,11 +61,32 @@ type Config struct {
 	Metrics migrate.Metrics
 	// MetricsHandler serves GET /metrics; nil answers 404.
 	MetricsHandler http.Handler
+	// ReadTimeout bounds reading a request, body included; WriteTimeout
+	// writing its answer; IdleTimeout how long a kept-alive connection may
+	// wait for its next request. 0 means DefaultReadTimeout and so on. A
+	// migration stream is not bound by them: its upgrade clears the
+	// connection's deadlines, and from then on the migration's I/O timeout
+	// bounds each read and write.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// HandshakeTimeout bounds how long a migration stream may take to
+	// complete the version handshake before it is dropped; 0 means
+	// migrate.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// Flush, if set, runs after each migration so its spans are exported
 	// before anyone asks for them.
 	Flush  func(context.Context) error
 	Logger *slog.Logger
 }
+
+// The HTTP server's timeouts when Config leaves them 0. Requests are a
+// few hundred bytes and answers a few KiB, so these are generous; they
+// only exist to drop peers that hold connections without using them.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+)
 
 // Server hosts one VM.
 type Server struct {
@@ -135,9 +156,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.ServerTLS != nil {
 		ln = tls.NewListener(ln, s.cfg.ServerTLS)
 	}
+	orDefault := func(d, def time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return def
+	}
+	read := orDefault(s.cfg.ReadTimeout, DefaultReadTimeout)
 	hs := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(DefaultReadHeaderTimeout, read),
+		ReadTimeout:       read,
+		WriteTimeout:      orDefault(s.cfg.WriteTimeout, DefaultWriteTimeout),
+		IdleTimeout:       orDefault(s.cfg.IdleTimeout, DefaultIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.baseCtx },
 	}
@@ -156,6 +187,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.cfg.HandshakeTimeout > 0 {
+		return s.cfg.HandshakeTimeout
+	}
+	return migrate.DefaultHandshakeTimeout
 }
 
 // Close cancels migrations in flight, waits for them to unwind and

@@ -144,7 +144,8 @@ func (e *VersionMismatchError) Error() string {
 func (e *VersionMismatchError) Is(target error) bool { return target == ErrNoCommonVersion }
 
 // UpgradeError is a refused HTTP upgrade: the status the server answered
-// with and the first line of its body. It matches ErrUpgrade.
+// with and the reason its body gives (a JSON object's "error", or the
+// body's first line). It matches ErrUpgrade.
 type UpgradeError struct {
 	Addr, Path string
 	Status     string

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -98,8 +99,7 @@ func upgradeClient(ctx context.Context, nc net.Conn, addr, path string) (net.Con
 		!strings.EqualFold(resp.Header.Get("Upgrade"), UpgradeProtocol) {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxStatusBody))
 		resp.Body.Close()
-		line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
-		uerr := &UpgradeError{Addr: addr, Path: path, Status: resp.Status, Body: strings.TrimSpace(line)}
+		uerr := &UpgradeError{Addr: addr, Path: path, Status: resp.Status, Body: refusalReason(body)}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			uerr.Body = fmt.Sprintf("upgraded to %q, not %q", resp.Header.Get("Upgrade"), UpgradeProtocol)
 		}
@@ -113,6 +113,20 @@ func upgradeClient(ctx context.Context, nc net.Conn, addr, path string) (net.Con
 		return nil, fail(err)
 	}
 	return withBuffered(nc, br), nil
+}
+
+// refusalReason is what a refusal's body says: the "error" string of a
+// JSON object (an instance server's ErrorResponse, which is indented, so
+// its first line says nothing), otherwise the body's first line.
+func refusalReason(body []byte) string {
+	var obj struct {
+		Error *string `json:"error"`
+	}
+	if json.Unmarshal(body, &obj) == nil && obj.Error != nil {
+		return strings.TrimSpace(*obj.Error)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	return strings.TrimSpace(line)
 }
 
 // Upgrade switches an incoming HTTP/1.1 request to the migration protocol:

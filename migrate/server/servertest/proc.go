@@ -45,6 +45,10 @@ type Options struct {
 	// TLS is the client configuration for a server started with
 	// --tls-cert, --tls-key and --tls-ca: the helpers then use https.
 	TLS *tls.Config
+	// Wrap, if set, is a command that runs the binary: it gets the binary
+	// and its arguments after its own, e.g. a shell that sets a ulimit
+	// and execs "$0" "$@".
+	Wrap []string
 }
 
 // Proc is a running `migtrace serve`.
@@ -109,7 +113,11 @@ func Launch(ctx context.Context, tb testing.TB, bin string, opts Options) (*Proc
 	p := &Proc{name: opts.Name, addr: addr, exited: make(chan struct{})}
 	p.tr = &http.Transport{TLSClientConfig: opts.TLS}
 	p.client = server.NewClient(addr, &http.Client{Timeout: requestTimeout, Transport: p.tr}, opts.TLS != nil)
-	p.cmd = exec.Command(bin, args...)
+	argv := append([]string{bin}, args...)
+	if len(opts.Wrap) > 0 {
+		argv = append(append([]string(nil), opts.Wrap...), argv...)
+	}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	if len(opts.Env) > 0 {
 		p.cmd.Env = append(os.Environ(), opts.Env...)
 	}

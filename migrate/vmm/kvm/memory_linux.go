@@ -3,13 +3,34 @@
 package kvm
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 )
+
+// mapGuestMemory maps guest RAM, reserving no swap for it: pages cost
+// memory only once touched. A host without the address space for it is
+// vmm.ErrCapacity, which the caller can tell from a broken KVM.
+func mapGuestMemory(bytes uint64) ([]byte, error) {
+	if uint64(int(bytes)) != bytes {
+		return nil, fmt.Errorf("%w: memory %s does not fit this host's address space", vmm.ErrCapacity, vmm.FormatBytes(bytes))
+	}
+	mem, err := unix.Mmap(-1, 0, int(bytes), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if errors.Is(err, unix.ENOMEM) {
+		return nil, fmt.Errorf("mapping %s of guest memory: %w: %w", vmm.FormatBytes(bytes), vmm.ErrCapacity, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mapping %s of guest memory: %w", vmm.FormatBytes(bytes), err)
+	}
+	return mem, nil
+}
 
 // pageRange checks [first, first+count) against guest memory.
 func (vm *VM) pageRange(op string, first, count uint64) error {

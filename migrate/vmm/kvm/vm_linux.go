@@ -101,10 +101,8 @@ func newVM(b *Backend, cfg config, spec vmm.Spec) (vm *VM, err error) {
 		return nil, fmt.Errorf("KVM_CREATE_VM: %w", err)
 	}
 	vm.vmFD = int(fd) // KVM makes its fds close-on-exec
-	vm.mem, err = unix.Mmap(-1, 0, int(spec.MemoryBytes), unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-	if err != nil {
-		return nil, fmt.Errorf("mapping %d bytes of guest memory: %w", spec.MemoryBytes, err)
+	if vm.mem, err = mapGuestMemory(spec.MemoryBytes); err != nil {
+		return nil, err
 	}
 	region := kvmMemoryRegion{Flags: kvmMemLogDirtyPages, MemorySize: spec.MemoryBytes,
 		UserspaceAddr: uint64(uintptr(unsafe.Pointer(&vm.mem[0])))}

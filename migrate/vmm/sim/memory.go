@@ -26,7 +26,10 @@ type guestMemory struct {
 	stripes [stripeCount]sync.Mutex
 }
 
-func newGuestMemory(bytes uint64) *guestMemory {
+func newGuestMemory(bytes uint64) (*guestMemory, error) {
+	if err := checkFits(bytes); err != nil {
+		return nil, err
+	}
 	pages := bytes / vmm.PageSize
 	return &guestMemory{
 		// A fresh allocation this large comes straight from the OS, zeroed
@@ -34,7 +37,22 @@ func newGuestMemory(bytes uint64) *guestMemory {
 		ram:   make([]byte, bytes),
 		pages: pages,
 		dirty: make([]atomic.Uint64, (pages+63)/64),
+	}, nil
+}
+
+// allocSlack is what the Go runtime needs beside a guest's RAM to make it
+// (span and arena metadata, the dirty log), with room to spare.
+const allocSlack = 64 << 20
+
+// checkFits refuses guest memory the process could not allocate now: a
+// failed Go allocation is a fatal error, not one make can return.
+func checkFits(bytes uint64) error {
+	host, how := vmm.HostMemory()
+	if bytes > host || host-bytes < allocSlack {
+		return fmt.Errorf("%w: memory %s does not fit the %s this process can still allocate (%s)",
+			vmm.ErrCapacity, vmm.FormatBytes(bytes), vmm.FormatBytes(host), how)
 	}
+	return nil
 }
 
 // page returns page p's bytes.

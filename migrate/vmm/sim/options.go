@@ -101,6 +101,11 @@ func New(opts ...Option) (*Backend, error) {
 	if err := checkShape(cfg.memoryBytes, cfg.vcpus); err != nil {
 		return nil, fmt.Errorf("configuring sim backend: %w", err)
 	}
+	// Refused here as well as at each VM's allocation, so that a backend
+	// is never configured for VMs it cannot make.
+	if err := checkFits(cfg.memoryBytes); err != nil {
+		return nil, fmt.Errorf("configuring sim backend: %w", err)
+	}
 	if cfg.dirtyRate < 0 {
 		return nil, fmt.Errorf("configuring sim backend: dirty rate %d bytes/s is negative", cfg.dirtyRate)
 	}
@@ -183,5 +188,9 @@ func (b *Backend) NewVM(spec vmm.Spec) (*VM, error) {
 		}
 	}
 	spec.Devices = own
-	return newVM(b.cfg, spec), nil
+	vm, err := newVM(b.cfg, spec)
+	if err != nil {
+		return nil, fmt.Errorf("creating sim vm: %w", err)
+	}
+	return vm, nil
 }

@@ -43,6 +43,8 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"too many vcpus", []sim.Option{sim.WithVCPUs(100000)}, "at most"},
 		{"negative rate", []sim.Option{sim.WithDirtyRate(-1)}, "negative"},
 		{"zero timer period", []sim.Option{sim.WithTimerPeriod(0)}, "timer period"},
+		// More than any test host has: refused, where make would kill the process.
+		{"64 TiB of memory", []sim.Option{sim.WithMemory(64 << 40)}, "does not fit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +76,7 @@ func TestBackendNewChecksSpec(t *testing.T) {
 		{"unaligned memory", vmm.Spec{MemoryBytes: 12345}, vmm.ErrIncompatible},
 		{"device missing", vmm.Spec{Devices: b.DefaultSpec().Devices[1:]}, vmm.ErrIncompatible},
 		{"device version", vmm.Spec{Devices: []vmm.DeviceSpec{{Name: "vcpu0", Kind: "vcpu", Version: 9}}}, vmm.ErrIncompatible},
+		{"64 TiB of memory", vmm.Spec{MemoryBytes: 64 << 40}, vmm.ErrCapacity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

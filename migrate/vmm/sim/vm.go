@@ -50,12 +50,16 @@ type VM struct {
 	wg    sync.WaitGroup
 }
 
-func newVM(cfg config, spec vmm.Spec) *VM {
+func newVM(cfg config, spec vmm.Spec) (*VM, error) {
+	mem, err := newGuestMemory(spec.MemoryBytes)
+	if err != nil {
+		return nil, err
+	}
 	vm := &VM{
 		cfg:   cfg,
 		spec:  spec,
 		clock: cfg.clock,
-		mem:   newGuestMemory(spec.MemoryBytes),
+		mem:   mem,
 		vcpus: make([]*vcpu, spec.VCPUs),
 	}
 	vm.state.Store(int32(vmm.StateCreated))
@@ -66,7 +70,7 @@ func newVM(cfg config, spec vmm.Spec) *VM {
 	for i := range vm.vcpus {
 		vm.vcpus[i] = &vcpu{id: uint32(i), st: newWorkload(uint32(i), uint64(perVCPU))}
 	}
-	return vm
+	return vm, nil
 }
 
 // Spec returns the VM's spec.
