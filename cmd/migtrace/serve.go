@@ -107,6 +107,7 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 	f.BoolVar(&boot, "boot", false, "boot a fresh VM instead of waiting for one to migrate in")
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --listen without TLS")
 	vmf.register(f)
+	vmf.registerSimClock(f)
 	tlsf.register(f)
 	tune.register(f)
 	tel.register(f)
