@@ -12,6 +12,12 @@ import (
 	"github.com/migtrace/migtrace/migrate/lab"
 )
 
+// busyAttempts is how often a measurement that a busy machine can spoil
+// (a rate too low, delays too long) is taken before it counts as a
+// failure; what no load can cause (a rate over its cap, a delay under its
+// setting) fails at once.
+const busyAttempts = 3
+
 // newLab returns a lab serving the migtrace built by TestMain, closed
 // when t ends.
 func newLab(t *testing.T) *lab.Lab {

@@ -3,10 +3,12 @@ package lab_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -104,29 +106,39 @@ func TestProxyDelays(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			up, down := oneWay(t, c, s, samples)
-			t.Logf("%+v: median one-way up %v (range %v..%v), down %v (range %v..%v)", tc.opts,
-				median(up), slices.Min(up), slices.Max(up), median(down), slices.Min(down), slices.Max(down))
-			for _, dir := range []struct {
-				name string
-				got  []time.Duration
-				want time.Duration
-			}{{"client->server", up, tc.up}, {"server->client", down, tc.down}} {
-				j := tc.opts.Jitter
-				// Delays are never shorter than set; a shared machine's
-				// scheduler makes a few much longer, so bound most of them.
-				if lo := dir.want - j - ms; slices.Min(dir.got) < lo {
-					t.Errorf("%s shortest delay %v, want at least %v", dir.name, slices.Min(dir.got), lo)
+			for attempt := 1; ; attempt++ {
+				up, down := oneWay(t, c, s, samples)
+				t.Logf("attempt %d, %+v: median one-way up %v (range %v..%v), down %v (range %v..%v)", attempt, tc.opts,
+					median(up), slices.Min(up), slices.Max(up), median(down), slices.Min(down), slices.Max(down))
+				var slow []string
+				for _, dir := range []struct {
+					name string
+					got  []time.Duration
+					want time.Duration
+				}{{"client->server", up, tc.up}, {"server->client", down, tc.down}} {
+					j := tc.opts.Jitter
+					// No load makes a delay shorter than set, or jitter
+					// narrower.
+					if lo := dir.want - j - ms; slices.Min(dir.got) < lo {
+						t.Errorf("%s shortest delay %v, want at least %v", dir.name, slices.Min(dir.got), lo)
+					}
+					if spread := slices.Max(dir.got) - slices.Min(dir.got); spread < tc.spread {
+						t.Errorf("%s delays spread %v, want at least %v of jitter", dir.name, spread, tc.spread)
+					}
+					// A busy machine makes some much longer: bound most.
+					hi := dir.want + j + 15*ms
+					if within := countAtMost(dir.got, hi); within < len(dir.got)*3/4 {
+						slow = append(slow, fmt.Sprintf("%s: %d of %d delays at most %v, want three quarters", dir.name, within, len(dir.got), hi))
+					}
+					if m := median(dir.got); j == 0 && m > dir.want+15*ms {
+						slow = append(slow, fmt.Sprintf("%s median delay %v, want %v (+15ms)", dir.name, m, dir.want))
+					}
 				}
-				hi := dir.want + j + 15*ms
-				if within := countAtMost(dir.got, hi); within < len(dir.got)*3/4 {
-					t.Errorf("%s: %d of %d delays at most %v, want three quarters", dir.name, within, len(dir.got), hi)
+				if len(slow) == 0 || t.Failed() {
+					return
 				}
-				if m := median(dir.got); j == 0 && (m < dir.want-ms || m > dir.want+15*ms) {
-					t.Errorf("%s median delay %v, want %v (+15ms)", dir.name, m, dir.want)
-				}
-				if spread := slices.Max(dir.got) - slices.Min(dir.got); spread < tc.spread {
-					t.Errorf("%s delays spread %v, want at least %v of jitter", dir.name, spread, tc.spread)
+				if attempt == busyAttempts {
+					t.Fatalf("in %d attempts: %s", attempt, strings.Join(slow, "; "))
 				}
 			}
 		})
@@ -149,10 +161,19 @@ func TestProxyRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measured := measureRate(t, ctx, cl, p.Addr(), 1_500_000, got)
-	t.Logf("proxy rate set %d B/s, measured %.0f B/s", rate, measured)
-	if lo, hi := 0.85*rate, 1.05*rate; measured < lo || measured > hi {
-		t.Errorf("measured %.0f B/s, want within [%.0f, %.0f]", measured, lo, hi)
+	for attempt := 1; ; attempt++ {
+		measured := measureRate(t, ctx, cl, p.Addr(), 1_500_000, got)
+		t.Logf("attempt %d: proxy rate set %d B/s, measured %.0f B/s", attempt, rate, measured)
+		lo, hi := 0.85*rate, 1.05*rate
+		if measured > hi {
+			t.Fatalf("measured %.0f B/s, over the %.0f allowed", measured, hi)
+		}
+		if measured >= lo {
+			return
+		}
+		if attempt == busyAttempts {
+			t.Fatalf("measured at most %.0f B/s in %d attempts, want at least %.0f", measured, attempt, lo)
+		}
 	}
 }
 
@@ -182,7 +203,7 @@ func TestProxyFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if got, err := roundTrip(c, "hello", 2*time.Second); err != nil || got != "hello" {
+		if got, err := roundTrip(c, "hello", 5*time.Second); err != nil || got != "hello" {
 			t.Fatalf("echo through the healthy proxy: %q, %v", got, err)
 		}
 		return c
@@ -203,7 +224,7 @@ func TestProxyFaults(t *testing.T) {
 		if err := p.Heal(ctx); err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf := make([]byte, 4)
 		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "held" {
 			t.Fatalf("after Heal: %q, %v; want the held echo", buf, err)
@@ -220,12 +241,12 @@ func TestProxyFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, err = roundTrip(c, "lost", 3*time.Second)
+		_, err = roundTrip(c, "lost", 5*time.Second)
 		took := time.Since(start)
 		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("echo through a timeout: %v, want the connection closed", err)
 		}
-		if took < after-20*time.Millisecond || took > after+time.Second {
+		if took < after-20*time.Millisecond || took > after+3*time.Second {
 			t.Errorf("closed after %v, want about %v", took, after)
 		}
 	})
