@@ -9,8 +9,9 @@ FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 # Debian packages the tests use (command name:package), installed only
 # when missing: jq is the report benchmark's baseline, prometheus runs the
-# dashboards' queries, bpftrace the probe scripts.
-TEST_PKGS := jq:jq prometheus:prometheus promtool:prometheus bpftrace:bpftrace
+# dashboards' queries, bpftrace the probe scripts, iproute2 (ip, tc) builds
+# the two-host lab's namespaces and links.
+TEST_PKGS := jq:jq prometheus:prometheus promtool:prometheus bpftrace:bpftrace ip:iproute2 tc:iproute2
 
 .PHONY: all build demo test test-deps test-go bench fuzz lint generate clean jaeger
 

@@ -114,6 +114,10 @@ type vmFlags struct {
 	memory    sizeFlag
 	dirtyRate rateFlag
 	vcpus     int
+	// wallOffset is --sim-wallclock-offset, registered only where each
+	// host has its own backend (serve), since an offset shared by both
+	// ends of a migration shows nothing.
+	wallOffset time.Duration
 }
 
 func (f *vmFlags) register(fs *pflag.FlagSet) {
@@ -123,6 +127,11 @@ func (f *vmFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.memory, "memory", "guest memory `SIZE` (e.g. 256MiB)")
 	fs.Var(&f.dirtyRate, "dirty-rate", "guest workload's memory dirtying `RATE` per second (e.g. 64MiB)")
 	fs.IntVar(&f.vcpus, "vcpus", 1, "guest vCPUs")
+}
+
+// registerSimClock adds --sim-wallclock-offset.
+func (f *vmFlags) registerSimClock(fs *pflag.FlagSet) {
+	fs.DurationVar(&f.wallOffset, "sim-wallclock-offset", 0, "with --backend sim, make this host's wall clock read `DURATION` ahead (negative: behind), as a host whose NTP is off")
 }
 
 // build returns the backend and the spec of a VM to boot on it, after
@@ -141,7 +150,11 @@ func (f *vmFlags) build(limits vmm.Limits) (vmm.Backend, vmm.Spec, error) {
 	}
 	switch f.backend {
 	case "sim":
-		b, err := sim.New(sim.WithMemory(f.memory.bytes), sim.WithVCPUs(f.vcpus), sim.WithDirtyRate(int64(f.dirtyRate.bytesPerSec)))
+		opts := []sim.Option{sim.WithMemory(f.memory.bytes), sim.WithVCPUs(f.vcpus), sim.WithDirtyRate(int64(f.dirtyRate.bytesPerSec))}
+		if f.wallOffset != 0 {
+			opts = append(opts, sim.WithWallclockOffset(f.wallOffset))
+		}
+		b, err := sim.New(opts...)
 		if err != nil {
 			return nil, vmm.Spec{}, usageErrorf("--backend sim: %v", err)
 		}
@@ -149,6 +162,9 @@ func (f *vmFlags) build(limits vmm.Limits) (vmm.Backend, vmm.Spec, error) {
 	case kvm.BackendName:
 		if f.vcpus != 1 {
 			return nil, vmm.Spec{}, usageErrorf("--backend kvm runs 1 vCPU, not %d", f.vcpus)
+		}
+		if f.wallOffset != 0 {
+			return nil, vmm.Spec{}, usageErrorf("--sim-wallclock-offset applies to --backend sim only")
 		}
 		b, err := kvm.New(kvm.WithMemory(f.memory.bytes), kvm.WithDirtyRate(int64(f.dirtyRate.bytesPerSec)))
 		if err != nil {

@@ -125,6 +125,7 @@ TLS (--tls-cert, --tls-key, --tls-ca) unless --insecure is given.`,
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --listen without TLS")
 	vmf.register(f)
 	capf.register(f)
+	vmf.registerSimClock(f)
 	tlsf.register(f)
 	tune.register(f)
 	tel.register(f)

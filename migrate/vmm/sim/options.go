@@ -2,7 +2,10 @@ package sim
 
 import (
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
 )
 
@@ -36,6 +39,7 @@ type config struct {
 	tscFreq     uint64
 	timerPeriod int64
 	clock       vmm.Clock
+	wallOffset  time.Duration
 }
 
 // WithMemory sets the guest RAM size in bytes; it must be a multiple of
@@ -74,6 +78,15 @@ func WithClock(c vmm.Clock) Option {
 	return optionFunc(func(cfg *config) { cfg.clock = c })
 }
 
+// WithWallclockOffset makes the simulated host's wall clock read d ahead of
+// the clock it is built on (behind for a negative d) while its hrtime is
+// unchanged, as on a host whose NTP is off. It wraps the backend's clock,
+// so the guest's time data and the migration's clock-offset estimate,
+// which both read that clock, see the same offset.
+func WithWallclockOffset(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.wallOffset = d })
+}
+
 // Backend creates simulated VMs. It is safe for concurrent use.
 type Backend struct {
 	cfg config
@@ -97,6 +110,15 @@ func New(opts ...Option) (*Backend, error) {
 	}
 	if cfg.clock == nil {
 		cfg.clock = vmm.SystemClock()
+	}
+	if cfg.wallOffset != 0 {
+		// Refuse an offset that puts the wall clock before the epoch now
+		// rather than at some later read.
+		_, wall := cfg.clock.Now()
+		if _, ok := wall.AddNs(int64(cfg.wallOffset)); !ok {
+			return nil, fmt.Errorf("configuring sim backend: wall-clock offset %v takes the wall clock %s out of range", cfg.wallOffset, wall)
+		}
+		cfg.clock = wallOffsetClock{base: cfg.clock, offsetNs: int64(cfg.wallOffset)}
 	}
 	if err := checkShape(cfg.memoryBytes, cfg.vcpus); err != nil {
 		return nil, fmt.Errorf("configuring sim backend: %w", err)
@@ -193,4 +215,26 @@ func (b *Backend) NewVM(spec vmm.Spec) (*VM, error) {
 		return nil, fmt.Errorf("creating sim vm: %w", err)
 	}
 	return vm, nil
+}
+
+// wallOffsetClock is base with its wall clock shifted by offsetNs.
+type wallOffsetClock struct {
+	base     vmm.Clock
+	offsetNs int64
+}
+
+// Now shifts base's wall reading; hrtime passes through. A shift out of
+// range (possible only if base's wall clock stepped that far since New
+// checked it) saturates at the epoch or the largest wall clock.
+func (c wallOffsetClock) Now() (int64, timedata.Wallclock) {
+	hrtime, wall := c.base.Now()
+	shifted, ok := wall.AddNs(c.offsetNs)
+	switch {
+	case ok:
+		return hrtime, shifted
+	case c.offsetNs < 0:
+		return hrtime, timedata.Wallclock{}
+	default:
+		return hrtime, timedata.Wallclock{Sec: math.MaxUint64, Nsec: timedata.NsPerSec - 1}
+	}
 }
