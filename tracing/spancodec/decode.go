@@ -126,8 +126,10 @@ func (d *Decoder) AddSpan(sp ptrace.Span) error {
 			if prev.sum != sum {
 				c := model.SpanConflict{SpanID: id.String(), Span: name, Kind: model.ConflictSpanID}
 				d.sides[prev.side].conflict(c)
-				if k != prev.side {
-					d.side(k).conflict(c)
+				// The other copy's side hears of it too, if it has spans
+				// of its own; it is not made up from this span alone.
+				if other := d.sides[k]; other != nil && k != prev.side {
+					other.conflict(c)
 				}
 			}
 			return nil

@@ -79,6 +79,14 @@ func TestDecoderRecordsEvidence(t *testing.T) {
 				t.Errorf("conflicts %+v, userspace TSC %d", m.Conflicts, usr(m))
 			}
 		}},
+		{"a span id reused by another migration's span makes no side of its own", func(t *testing.T, td ptrace.Traces) {
+			cp := appendCopy(t, td, "RamPull")
+			cp.Attributes().PutStr(schema.AttrMigrationID, "another")
+		}, func(t *testing.T, m model.Side) {
+			if len(m.Conflicts) != 1 || m.Conflicts[0].Kind != model.ConflictSpanID || m.Conflicts[0].Span != "RamPull" {
+				t.Errorf("conflicts %+v", m.Conflicts)
+			}
+		}},
 		{"a second span for a phase is set aside, events and all", func(t *testing.T, td ptrace.Traces) {
 			cp := appendCopy(t, td, "TimeData")
 			cp.SetSpanID(pcommon.SpanID{1, 2, 3})
