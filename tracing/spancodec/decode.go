@@ -34,10 +34,11 @@ type Decoder struct {
 	seen  map[pcommon.SpanID]seenSpan
 	spans int64 // spans seen, ours or not
 	ours  int64 // migtrace spans folded in
+	fp    fpWriter
 }
 
 type seenSpan struct {
-	sum  [sha256.Size]byte
+	sum  spanSum
 	side sideKey
 }
 
@@ -120,7 +121,7 @@ func (d *Decoder) AddSpan(sp ptrace.Span) error {
 	// A span id seen before: the same span exported twice is folded
 	// once; other contents under the same id are a conflict, and neither
 	// version is preferred over the first.
-	sum := fingerprint(sp)
+	sum := d.fingerprint(sp)
 	if id := sp.SpanID(); !id.IsEmpty() {
 		if prev, ok := d.seen[id]; ok {
 			if prev.sum != sum {
@@ -170,7 +171,8 @@ func sideKeyOf(sp ptrace.Span, id string, attrs pcommon.Map) (sideKey, error) {
 func (d *Decoder) side(k sideKey) *sideState {
 	s := d.sides[k]
 	if s == nil {
-		s = &sideState{m: model.Side{ID: k.id, Role: k.role}}
+		// Room for a root and every phase: one allocation a side.
+		s = &sideState{m: model.Side{ID: k.id, Role: k.role}, spans: make([]spanTrace, 0, len(schema.Phases)+1)}
 		d.sides[k] = s
 	}
 	return s
@@ -634,45 +636,79 @@ func hexDecode16(s string) ([]byte, error) {
 // times, status, and its and its events' migtrace attributes (by value
 // as text, so a converter that turns an int into a string does not make
 // two exports of one span differ). Attributes other tools add are left
-// out for the same reason.
-func fingerprint(sp ptrace.Span) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	num := func(v uint64) { binary.BigEndian.PutUint64(n[:], v); h.Write(n[:]) }
-	str := func(v string) { num(uint64(len(v))); h.Write([]byte(v)) }
-	attrs := func(m pcommon.Map) {
-		keys := make([]string, 0, m.Len())
-		m.Range(func(k string, _ pcommon.Value) bool {
-			if strings.HasPrefix(k, "migration.") {
-				keys = append(keys, k)
-			}
-			return true
-		})
-		slices.Sort(keys)
-		num(uint64(len(keys)))
-		for _, k := range keys {
-			v, _ := m.Get(k)
-			str(k)
-			str(v.AsString())
+// out for the same reason. The span is laid out in the decoder's buffer
+// and hashed once, which keeps this off the allocator: it runs for every
+// span read.
+func (d *Decoder) fingerprint(sp ptrace.Span) spanSum {
+	f := &d.fp
+	f.b = f.b[:0]
+	tid, pid := sp.TraceID(), sp.ParentSpanID()
+	f.b = append(f.b, tid[:]...)
+	f.b = append(f.b, pid[:]...)
+	f.str(sp.Name())
+	f.num(uint64(sp.StartTimestamp()))
+	f.num(uint64(sp.EndTimestamp()))
+	f.num(uint64(sp.Status().Code()))
+	f.str(sp.Status().Message())
+	f.attrs(sp.Attributes())
+	evs := sp.Events()
+	f.num(uint64(evs.Len()))
+	for i := 0; i < evs.Len(); i++ {
+		f.str(evs.At(i).Name())
+		f.num(uint64(evs.At(i).Timestamp()))
+		f.attrs(evs.At(i).Attributes())
+	}
+	full := sha256.Sum256(f.b)
+	var sum spanSum
+	copy(sum[:], full[:])
+	return sum
+}
+
+// spanSum is a span's fingerprint: half a SHA-256, ample to tell the
+// spans of one input apart.
+type spanSum [16]byte
+
+// fpWriter lays a span out for fingerprint; its buffers are reused.
+type fpWriter struct {
+	b    []byte
+	keys []string
+}
+
+func (f *fpWriter) num(v uint64) { f.b = binary.BigEndian.AppendUint64(f.b, v) }
+
+func (f *fpWriter) str(v string) {
+	f.num(uint64(len(v)))
+	f.b = append(f.b, v...)
+}
+
+func (f *fpWriter) attrs(m pcommon.Map) {
+	f.keys = f.keys[:0]
+	for k := range m.All() {
+		if strings.HasPrefix(k, "migration.") {
+			f.keys = append(f.keys, k)
 		}
 	}
-	tid, pid := sp.TraceID(), sp.ParentSpanID()
-	h.Write(tid[:])
-	h.Write(pid[:])
-	str(sp.Name())
-	num(uint64(sp.StartTimestamp()))
-	num(uint64(sp.EndTimestamp()))
-	num(uint64(sp.Status().Code()))
-	str(sp.Status().Message())
-	attrs(sp.Attributes())
-	evs := sp.Events()
-	num(uint64(evs.Len()))
-	for i := 0; i < evs.Len(); i++ {
-		str(evs.At(i).Name())
-		num(uint64(evs.At(i).Timestamp()))
-		attrs(evs.At(i).Attributes())
+	slices.Sort(f.keys)
+	f.num(uint64(len(f.keys)))
+	for _, k := range f.keys {
+		v, _ := m.Get(k)
+		f.str(k)
+		// The value as the text AsString gives, without its allocation,
+		// after its length.
+		mark := len(f.b)
+		f.num(0)
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			f.b = append(f.b, v.Str()...)
+		case pcommon.ValueTypeInt:
+			f.b = strconv.AppendInt(f.b, v.Int(), 10)
+		case pcommon.ValueTypeBool:
+			f.b = strconv.AppendBool(f.b, v.Bool())
+		case pcommon.ValueTypeDouble:
+			f.b = strconv.AppendFloat(f.b, v.Double(), 'f', -1, 64)
+		default:
+			f.b = append(f.b, v.AsString()...)
+		}
+		binary.BigEndian.PutUint64(f.b[mark:], uint64(len(f.b)-mark-8))
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
 }
