@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -9,6 +10,9 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/sim"
 	"github.com/migtrace/migtrace/migrate/vmm/vmmtest"
+	"github.com/migtrace/migtrace/report"
+	"github.com/migtrace/migtrace/tracing/model"
+	"github.com/migtrace/migtrace/tracing/schema"
 )
 
 // The destination's wall clock runs 2 s ahead of the source's (and its
@@ -66,6 +70,12 @@ func TestClockSkewCorrection(t *testing.T) {
 			want, err := timedata.TSCDelta(uint64(delta/time.Second), uint32(delta%time.Second), usr.GuestFreq)
 			if err != nil || usr.GuestTSCDelta != want {
 				t.Errorf("TSC delta %d, want %d (%v)", usr.GuestTSCDelta, want, err)
+			}
+			// report check, which does not share this code, recomputes the
+			// same delta from the recorded wall clocks and offset.
+			r := report.CheckMigration([]model.Side{*res}, report.Options{})
+			if !slices.Contains(r.Verified, report.RuleRef{Rule: report.RuleMigrationDelta, Side: schema.RoleDestination}) {
+				t.Errorf("report check did not verify the migration delta: findings %+v, not verified %+v", r.Findings, r.NotVerified)
 			}
 		})
 	}

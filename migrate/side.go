@@ -65,18 +65,22 @@ func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	s.progress(Progress{Phase: p})
 	begin := s.now()
 	probes.PhaseBegin(s.role, p, begin)
-	ctx, span := s.cfg.Tracer.Start(s.ctx, schema.PhaseSpanName(p), trace.WithAttributes(
+	// The span's wall times are taken here, not by the SDK, so the record
+	// holds them too: they place the phase inside the root span, whose
+	// times come from the same clock.
+	rec := model.PhaseTiming{Phase: p, BeginNs: begin, Start: time.Now(), Paused: p == schema.PhaseRamPushPostPause}
+	ctx, span := s.cfg.Tracer.Start(s.ctx, schema.PhaseSpanName(p), trace.WithTimestamp(rec.Start), trace.WithAttributes(
 		spancodec.PhaseStartAttributes(s.result.ID, s.role, p, begin)...))
-	rec := model.PhaseTiming{Phase: p, BeginNs: begin, Paused: p == schema.PhaseRamPushPostPause}
 	err := fn(ctx, &rec)
 	rec.EndNs = s.now()
+	rec.End = time.Now()
 	probes.PhaseEnd(s.role, p, rec.EndNs, err != nil)
 	if err != nil {
 		rec.Failed, rec.Error = true, err.Error()
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.SetAttributes(spancodec.PhaseEndAttributes(rec)...)
-	span.End()
+	span.End(trace.WithTimestamp(rec.End))
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.PhaseDone(ctx, s.role, p, rec.Duration(), err != nil)
 	}

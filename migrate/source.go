@@ -8,12 +8,15 @@ import (
 	"net"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing"
 	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
+	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
 // RunSource migrates vm out over nc, which a destination opened (the
@@ -186,6 +189,11 @@ func (s *source) timeData(ctx context.Context, _ *model.PhaseTiming) error {
 	if err != nil {
 		return fmt.Errorf("reading time data: %w", err)
 	}
+	// Recorded here as read, so a check of the destination's Migration
+	// stage has the source's own word to compare it with.
+	s.result.TimeRead = &model.TimeRead{GuestFreq: td.GuestFreq, GuestTSC: td.GuestTSC,
+		BootHrtime: td.BootHrtime, Hrtime: td.Hrtime, Wallclock: td.Wallclock.String()}
+	spanFrom(ctx).AddEvent(schema.EventTimeDataRead, trace.WithAttributes(spancodec.TimeReadAttributes(*s.result.TimeRead)...))
 	if err := s.conn.Send(ctx, &wire.TimeData{Data: td}); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
-var update = flag.Bool("update", false, "rewrite report/otlpread/testdata/migrate-sim.jsonl from a fresh migration")
+var update = flag.Bool("update", false, "rewrite report/otlpread/testdata/migrate-sim*.jsonl from fresh migrations")
 
 // tracedPair runs one migration whose spans both sides export through the
 // OTLP JSON Lines file exporter, as `serve --trace-file` does, and returns
@@ -66,6 +67,11 @@ func decode(t *testing.T, trace []byte) []model.Side {
 // read back from a trace: its monotonic reading and location.
 func normalise(m model.Side) model.Side {
 	m.StartTime, m.EndTime = m.StartTime.UTC().Round(0), m.EndTime.UTC().Round(0)
+	m.Phases = slices.Clone(m.Phases)
+	for i := range m.Phases {
+		p := &m.Phases[i]
+		p.Start, p.End = p.Start.UTC().Round(0), p.End.UTC().Round(0)
+	}
 	return m
 }
 
@@ -77,9 +83,10 @@ func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 		name    string
 		dropAt  schema.Phase // cut the stream as the source begins it; 0 for none
 		wantErr bool
+		file    string // the testdata file -update writes
 	}{
-		{name: "success"},
-		{name: "failure in TimeData", dropAt: schema.PhaseTimeData, wantErr: true},
+		{name: "success", file: "migrate-sim.jsonl"},
+		{name: "failure in TimeData", dropAt: schema.PhaseTimeData, wantErr: true, file: "migrate-sim-failed.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srcCfg, dstCfg := Config{IOTimeout: 10 * time.Second}, Config{IOTimeout: 10 * time.Second}
@@ -108,11 +115,8 @@ func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 					t.Errorf("%s side decoded from its trace:\n%s\nwant what migrate returned:\n%s", g.Role, gj, wj)
 				}
 			}
-			if tc.wantErr {
-				return
-			}
 			if *update {
-				path := filepath.Join("..", "report", "otlpread", "testdata", "migrate-sim.jsonl")
+				path := filepath.Join("..", "report", "otlpread", "testdata", tc.file)
 				if err := os.WriteFile(path, trace, 0o644); err != nil {
 					t.Fatal(err)
 				}

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -12,22 +11,82 @@ import (
 
 // Rules Check applies; a Finding names one.
 const (
-	RuleTimeData         = "time-data"          // all three stages recorded
-	RuleUptime           = "guest-uptime"       // uptime = source hrtime − source boot_hrtime
-	RuleMigrationRow     = "migration-duration" // Migration row duration = migrate delta
-	RuleTSCDelta         = "tsc-delta"          // userspace TSC delta = ⌊Δ·f/1e9⌋
-	RuleBootHrtime       = "boot-hrtime"        // userspace boot_hrtime = dst hrtime − uptime − Δ
-	RuleRowTSC           = "row-tsc"            // each row's TSC = previous + its adjustment (mod 2^64)
-	RuleRowBootHrtime    = "row-boot-hrtime"    // each row's boot_hrtime = previous + its adjustment
-	RuleKernelBoot       = "kernel-boot-hrtime" // kernel boot_hrtime = userspace's
-	RuleGuestFreq        = "guest-freq"         // the frequency never changes
-	RuleNegativeDelta    = "negative-delta"     // the wall-clock delta was clamped at 0
-	RuleClockOffset      = "clock-offset"       // |offset| within its error bound
+	// The trace itself, each side.
+	RuleRootSpan     = "root-span"     // the side's root span is in the input
+	RuleSpanConflict = "span-conflict" // no span id carries two different spans
+	RuleTraceID      = "trace-id"      // every span carries its root span's trace id
+	RuleResult       = "result"        // the side succeeded (unless failures are allowed)
+
+	// Phase structure, each side.
+	RulePhaseSet      = "phase-set"      // each of its phases exactly once
+	RulePhaseDuration = "phase-duration" // no phase ends before it begins
+	RulePhaseOrder    = "phase-order"    // phases in protocol order, not overlapping
+	RulePhaseInRoot   = "phase-in-root"  // phase spans inside the root span
+
+	// Time data, the destination.
+	RuleTimeData       = "time-data"          // all three stages recorded
+	RuleUptime         = "guest-uptime"       // uptime = source hrtime − source boot_hrtime
+	RuleMigrationDelta = "migration-delta"    // delta and clamp = the recorded wall clocks' difference
+	RuleMigrationRow   = "migration-duration" // Migration row duration = migrate delta
+	RuleTSCDelta       = "tsc-delta"          // userspace TSC delta = ⌊Δ·f/1e9⌋
+	RuleBootHrtime     = "boot-hrtime"        // userspace boot_hrtime = dst hrtime − uptime − Δ
+	RuleRowTSC         = "row-tsc"            // each row's TSC = previous + its adjustment (mod 2^64)
+	RuleRowBootHrtime  = "row-boot-hrtime"    // each row's boot_hrtime = previous + its adjustment
+	RuleKernelBoot     = "kernel-boot-hrtime" // kernel boot_hrtime = userspace's
+	RuleKernelTSC      = "kernel-tsc"         // kernel TSC correction = ⌊latency·f/1e9⌋
+	RuleGuestFreq      = "guest-freq"         // the frequency never changes
+	RuleNegativeDelta  = "negative-delta"     // the wall-clock delta was not clamped at 0
+	RuleClockOffset    = "clock-offset"       // |offset| within its error bound
+
+	// Both sides.
+	RuleSourceTimeData = "source-time-data" // the source's read = the destination's Migration row
+
+	// The destination's check of the guest at handoff.
 	RuleTSCMonotonic     = "tsc-monotonic"      // the guest TSC never went backwards
 	RuleMemoryChecksum   = "memory-checksum"    // guest memory arrived intact
 	RuleDeviceState      = "device-state"       // device state matches
 	RuleTSCOffsetIgnored = "tsc-offset-ignored" // note: the VMM did not apply the TSC offset
 )
+
+// Rule describes one rule, for help text and documentation.
+type Rule struct {
+	Name string
+	// Of is whose evidence the rule reads: "each side", "destination" or
+	// "both sides".
+	Of string
+	// Holds says what is true when the rule passes.
+	Holds string
+}
+
+// Rules lists every rule in the order Check applies them.
+var Rules = []Rule{
+	{RuleRootSpan, "each side", "the side's root span is in the input; without it the input is incomplete (cut short, or the process died)"},
+	{RuleSpanConflict, "each side", "no span id was seen with two different contents"},
+	{RuleTraceID, "each side", "every span of the side carries its root span's trace id"},
+	{RuleResult, "each side", "the side succeeded; a failure names its phase (a note with --allow-failed)"},
+	{RulePhaseSet, "each side", "each phase its role runs (up to a failed one) exactly once; what is missing, doubled or out of place is named"},
+	{RulePhaseDuration, "each side", "no phase ends before it begins"},
+	{RulePhaseOrder, "each side", "phases run in protocol order without overlapping (host monotonic clock)"},
+	{RulePhaseInRoot, "each side", "every phase span lies inside the side's root span (wall clock)"},
+	{RuleTimeData, "destination", "the Migration, userspace and kernel stages are all recorded"},
+	{RuleUptime, "destination", "uptime = source hrtime - source boot_hrtime"},
+	{RuleMigrationDelta, "destination", "the delta and its clamped flag = destination wall clock - source wall clock (less the measured offset when skew correction was applied), clamped at 0"},
+	{RuleMigrationRow, "destination", "the Migration row's duration = the migration delta"},
+	{RuleTSCDelta, "destination", "the userspace TSC adjustment = floor(delta_ns x freq / 1e9)"},
+	{RuleBootHrtime, "destination", "the new boot_hrtime = destination hrtime - uptime - delta"},
+	{RuleRowTSC, "destination", "each row's guest TSC = the previous row's + its adjustment (mod 2^64)"},
+	{RuleRowBootHrtime, "destination", "each row's boot_hrtime = the previous row's + its adjustment"},
+	{RuleKernelBoot, "destination", "the kernel keeps the userspace boot_hrtime"},
+	{RuleKernelTSC, "destination", "the kernel's TSC correction = floor(VMM latency x freq / 1e9), the latency = kernel hrtime - userspace hrtime"},
+	{RuleGuestFreq, "destination", "the guest frequency never changes"},
+	{RuleNegativeDelta, "destination", "the destination's wall clock was not behind the source's (no delta clamped to 0)"},
+	{RuleClockOffset, "destination", "the hosts' wall clocks agree within the offset estimate's error bound (a note when skew correction applied it)"},
+	{RuleSourceTimeData, "both sides", "the time data the source read = the destination's Migration row"},
+	{RuleTSCMonotonic, "destination", "the guest's own TSC ring never went backwards"},
+	{RuleMemoryChecksum, "destination", "guest memory matches the source's checksum at pause"},
+	{RuleDeviceState, "destination", "the imported device state matches the source's"},
+	{RuleTSCOffsetIgnored, "destination", "a note only: the VMM did not honour the TSC offset, so continuity reflects the host TSC"},
+}
 
 // Severity says whether a Finding fails the check.
 type Severity int
@@ -35,13 +94,19 @@ type Severity int
 const (
 	// SeverityNote is information that does not fail the check.
 	SeverityNote Severity = iota
-	// SeverityViolation fails the check.
+	// SeverityViolation fails the check: the evidence contradicts a rule.
 	SeverityViolation
+	// SeverityIncomplete fails the check: the input lacks what a complete
+	// trace has, so it cannot be taken as verified.
+	SeverityIncomplete
 )
 
 func (s Severity) String() string {
-	if s == SeverityViolation {
+	switch s {
+	case SeverityViolation:
 		return "violation"
+	case SeverityIncomplete:
+		return "incomplete"
 	}
 	return "note"
 }
@@ -49,43 +114,82 @@ func (s Severity) String() string {
 // MarshalText encodes the severity as its name.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// Finding is one rule's verdict on one migration side.
+// Finding is one rule's verdict on a migration. Side is the side whose
+// evidence it is about, 0 for a rule over both.
 type Finding struct {
-	Rule     string   `json:"rule"`
-	Severity Severity `json:"severity"`
-	Message  string   `json:"message"`
-	Expected string   `json:"expected,omitempty"`
-	Got      string   `json:"got,omitempty"`
+	Rule     string      `json:"rule"`
+	Side     schema.Role `json:"side,omitempty"`
+	Severity Severity    `json:"severity"`
+	Message  string      `json:"message"`
+	Expected string      `json:"expected,omitempty"`
+	Got      string      `json:"got,omitempty"`
 }
 
-// CheckResult is Check's verdict on one migration side.
+// RuleRef names a rule as applied to one side (0: to both).
+type RuleRef struct {
+	Rule string      `json:"rule"`
+	Side schema.Role `json:"side,omitempty"`
+}
+
+// Unverified is a rule that could not be checked, and why.
+type Unverified struct {
+	Rule   string      `json:"rule"`
+	Side   schema.Role `json:"side,omitempty"`
+	Reason string      `json:"reason"`
+}
+
+// CheckResult is Check's verdict on one migration, from every side of it
+// the input holds. Each rule, per side it applies to, is in exactly one
+// of Findings (as a violation), Verified or NotVerified.
 type CheckResult struct {
-	MigrationID string      `json:"migration_id"`
-	Role        schema.Role `json:"-"`
-	// Skipped explains why nothing was checked (e.g. the migration failed
-	// before its time data was imported); Findings is then empty.
-	Skipped    string            `json:"skipped,omitempty"`
-	Findings   []Finding         `json:"findings"`
-	Continuity *model.Continuity `json:"continuity,omitempty"`
-	Checked    int               `json:"rules_checked"`
+	MigrationID string `json:"migration_id"`
+	// Sides are the sides whose own spans were in the input.
+	Sides       []schema.Role     `json:"sides"`
+	Findings    []Finding         `json:"findings"`
+	Verified    []RuleRef         `json:"verified"`
+	NotVerified []Unverified      `json:"not_verified"`
+	Continuity  *model.Continuity `json:"continuity,omitempty"`
+	// Checked counts the comparisons made.
+	Checked int `json:"checks_made"`
 }
 
-// OK reports whether no finding is a violation.
-func (r CheckResult) OK() bool {
+// OK reports whether no finding fails the check.
+func (r CheckResult) OK() bool { return len(r.Problems()) == 0 }
+
+// Verdict is "OK", "FAIL" (a violation) or "INCOMPLETE" (the input lacks
+// part of the migration, and nothing contradicts a rule).
+func (r CheckResult) Verdict() string {
+	v := "OK"
 	for _, f := range r.Findings {
-		if f.Severity == SeverityViolation {
-			return false
+		switch f.Severity {
+		case SeverityViolation:
+			return "FAIL"
+		case SeverityIncomplete:
+			v = "INCOMPLETE"
 		}
 	}
-	return true
+	return v
 }
 
-// Violations returns the findings that fail the check.
-func (r CheckResult) Violations() []Finding {
+// Violations returns the findings that contradict a rule.
+func (r CheckResult) Violations() []Finding { return r.withSeverity(SeverityViolation) }
+
+// Problems returns the findings that fail the check: violations and
+// incompleteness.
+func (r CheckResult) Problems() []Finding {
+	return r.withSeverity(SeverityViolation, SeverityIncomplete)
+}
+
+// Notes returns the findings that do not fail the check.
+func (r CheckResult) Notes() []Finding { return r.withSeverity(SeverityNote) }
+
+func (r CheckResult) withSeverity(sev ...Severity) []Finding {
 	var out []Finding
 	for _, f := range r.Findings {
-		if f.Severity == SeverityViolation {
-			out = append(out, f)
+		for _, s := range sev {
+			if f.Severity == s {
+				out = append(out, f)
+			}
 		}
 	}
 	return out
@@ -102,137 +206,201 @@ func TSCTicks(ns uint64, freqHz uint64) (uint64, bool) {
 	return q, true
 }
 
-// Check validates a destination's clock adjustments from its trace alone,
-// and reports its clock offset and the guest continuity result. It
-// recomputes every derived value from the recorded inputs; it does not
-// call the code that made the adjustment.
-func Check(m model.Side) CheckResult {
-	r := CheckResult{MigrationID: m.ID, Role: m.Role, Continuity: m.Continuity}
-	c := checker{res: &r}
-	if m.Role != schema.RoleDestination {
-		r.Skipped = "time data is recorded by the destination"
-		return r
-	}
-	if !m.HasTimeData() {
-		var missing []string
-		for _, s := range schema.Stages {
-			if !m.Stage(s).Present {
-				missing = append(missing, s.String())
-			}
+// Options change what Check accepts.
+type Options struct {
+	// AllowFailed turns a failed migration from a violation into a note;
+	// the rules its failure left without evidence are not verified.
+	AllowFailed bool
+}
+
+// Check checks every migration in ms, each from all of its sides present,
+// in the order the migrations first appear.
+func Check(ms []model.Side, opts Options) []CheckResult {
+	var ids []string
+	by := make(map[string][]model.Side)
+	for _, m := range ms {
+		if _, ok := by[m.ID]; !ok {
+			ids = append(ids, m.ID)
 		}
-		if m.Result == schema.ResultFailure && len(missing) == len(schema.Stages) {
-			r.Skipped = "the migration failed before its time data was imported"
-			if m.ErrorPhase != "" {
-				r.Skipped = fmt.Sprintf("the migration failed in %s, before its time data was imported", m.ErrorPhase)
-			}
-			return r
-		}
-		c.violation(RuleTimeData, "time-data stages missing", "migration, userspace and kernel", "missing "+strings.Join(missing, ", "))
-		c.continuity(m.Continuity)
-		return r
+		by[m.ID] = append(by[m.ID], m)
 	}
-	mig, usr, krn := m.Stage(schema.StageMigration), m.Stage(schema.StageUserspace), m.Stage(schema.StageKernel)
-	delta := usr.MigrateDeltaNs
-
-	c.eqInt(RuleUptime, "guest uptime = source hrtime − source boot_hrtime",
-		mig.Hrtime-mig.BootHrtime, usr.GuestUptimeNs)
-	c.eqInt(RuleMigrationRow, "Migration row duration = migration delta", delta, mig.DurationNs)
-	c.eqUint(RuleGuestFreq, "userspace guest frequency = source's", mig.GuestFreq, usr.GuestFreq)
-	c.eqUint(RuleGuestFreq, "kernel guest frequency = source's", mig.GuestFreq, krn.GuestFreq)
-
-	if delta < 0 {
-		c.violation(RuleTSCDelta, "migration delta is negative after clamping", ">= 0", strconv.FormatInt(delta, 10))
-	} else if want, ok := TSCTicks(uint64(delta), mig.GuestFreq); !ok {
-		c.violation(RuleTSCDelta, "⌊Δ·f/1e9⌋ overflows 64 bits", "a 64-bit tick count", "overflow")
-	} else {
-		c.eqUint(RuleTSCDelta, fmt.Sprintf("userspace TSC adjustment = ⌊%d ns × %d Hz / 1e9⌋", delta, mig.GuestFreq),
-			want, usr.GuestTSCDelta)
+	out := make([]CheckResult, len(ids))
+	for i, id := range ids {
+		out[i] = CheckMigration(by[id], opts)
 	}
-	c.eqInt(RuleBootHrtime, "userspace boot_hrtime = destination hrtime − uptime − Δ",
-		usr.Hrtime-usr.GuestUptimeNs-delta, usr.BootHrtime)
+	return out
+}
 
-	c.eqUint(RuleRowTSC, "Migration row TSC adjustment = 0", 0, mig.GuestTSCDelta)
-	c.eqUint(RuleRowTSC, "Propolis TSC = Migration TSC + adjustment", mig.GuestTSC+usr.GuestTSCDelta, usr.GuestTSC)
-	c.eqUint(RuleRowTSC, "Kernel TSC = Propolis TSC + adjustment", usr.GuestTSC+krn.GuestTSCDelta, krn.GuestTSC)
-	c.eqInt(RuleRowBootHrtime, "Migration row boot_hrtime adjustment = 0", 0, mig.BootHrtimeDelta)
-	c.eqInt(RuleRowBootHrtime, "Propolis boot_hrtime = Migration boot_hrtime + adjustment",
-		mig.BootHrtime+usr.BootHrtimeDelta, usr.BootHrtime)
-	c.eqInt(RuleRowBootHrtime, "Kernel boot_hrtime = Propolis boot_hrtime + adjustment",
-		usr.BootHrtime+krn.BootHrtimeDelta, krn.BootHrtime)
-	c.eqInt(RuleKernelBoot, "kernel boot_hrtime = userspace boot_hrtime", usr.BootHrtime, krn.BootHrtime)
-
-	c.checked()
-	if mig.MigrateDeltaNegative || usr.MigrateDeltaNegative {
-		c.violation(RuleNegativeDelta,
-			"the destination's wall clock was behind the source's: the migration delta was clamped to 0, so the guest lost the migration time",
-			"destination wall clock >= source's", "negative delta clamped to 0")
+// CheckMigration checks one migration from the sides of it the input
+// holds. It recomputes every derived value from the recorded inputs; it
+// does not call the code that made the adjustment. A source rebuilt from
+// its destination's report (ReportedByPeer) is not evidence of its own:
+// the rules on the source are then not verified.
+func CheckMigration(sides []model.Side, opts Options) CheckResult {
+	c := newChecker(opts)
+	var src, dst *model.Side
+	absent := map[schema.Role]string{
+		schema.RoleSource:      "the source's own spans are not in the input",
+		schema.RoleDestination: "the destination's spans are not in the input",
 	}
-	if o := m.ClockOffset; o != nil {
-		c.checked()
-		if abs(o.OffsetNs) > o.ErrorNs {
-			msg := fmt.Sprintf("the hosts' wall clocks differ by %d ns, beyond the %d ns measurement bound, so the migration delta is skewed by about that much", o.OffsetNs, o.ErrorNs)
-			sev := SeverityViolation
-			if o.SkewCorrected {
-				msg = fmt.Sprintf("the hosts' wall clocks differ by %d ns (bound %d ns); the offset was corrected in the migration delta", o.OffsetNs, o.ErrorNs)
-				sev = SeverityNote
-			}
-			c.add(Finding{Rule: RuleClockOffset, Severity: sev, Message: msg,
-				Expected: fmt.Sprintf("|offset| <= %d ns", o.ErrorNs), Got: fmt.Sprintf("%d ns", o.OffsetNs)})
+	for i := range sides {
+		m := &sides[i]
+		c.res.MigrationID = m.ID
+		switch {
+		case m.ReportedByPeer:
+			absent[schema.RoleSource] += " (its phases are known only from the destination's report)"
+		case m.Role == schema.RoleSource && src == nil:
+			src = m
+		case m.Role == schema.RoleDestination && dst == nil:
+			dst = m
 		}
 	}
-	c.continuity(m.Continuity)
+	for _, s := range []struct {
+		role schema.Role
+		m    *model.Side
+	}{{schema.RoleSource, src}, {schema.RoleDestination, dst}} {
+		if s.m == nil {
+			for _, r := range Rules {
+				if r.Name == RuleTSCOffsetIgnored {
+					continue // a note, never verified
+				}
+				if r.Of == "each side" || (r.Of == "destination" && s.role == schema.RoleDestination) {
+					c.cannot(r.Name, s.role, absent[s.role])
+				}
+			}
+			continue
+		}
+		c.res.Sides = append(c.res.Sides, s.role)
+		c.traceRules(s.m)
+		c.phaseRules(s.m)
+	}
+	if dst != nil {
+		c.res.Continuity = dst.Continuity
+		c.timeData(dst)
+		c.continuity(dst)
+	}
+	c.sourceTimeData(src, dst, absent)
+	return c.finish()
+}
+
+// checker accumulates a CheckResult, tracking each rule per side.
+type checker struct {
+	opts   Options
+	res    CheckResult
+	status map[RuleRef]*ruleStatus
+}
+
+type ruleStatus struct {
+	ran, failed bool
+	reasons     []string
+}
+
+func newChecker(opts Options) *checker {
+	return &checker{opts: opts, status: make(map[RuleRef]*ruleStatus)}
+}
+
+func (c *checker) st(rule string, side schema.Role) *ruleStatus {
+	k := RuleRef{Rule: rule, Side: side}
+	s := c.status[k]
+	if s == nil {
+		s = &ruleStatus{}
+		c.status[k] = s
+	}
+	return s
+}
+
+// ran records that a comparison of rule was made on side's evidence.
+func (c *checker) ran(rule string, side schema.Role) {
+	c.res.Checked++
+	c.st(rule, side).ran = true
+}
+
+// cannot records that (part of) rule could not be checked on side.
+func (c *checker) cannot(rule string, side schema.Role, reason string) {
+	s := c.st(rule, side)
+	s.reasons = append(s.reasons, reason)
+}
+
+func (c *checker) add(f Finding) {
+	c.res.Findings = append(c.res.Findings, f)
+	if f.Severity != SeverityNote {
+		c.st(f.Rule, f.Side).failed = true
+	}
+}
+
+func (c *checker) violation(rule string, side schema.Role, msg, want, got string) {
+	c.add(Finding{Rule: rule, Side: side, Severity: SeverityViolation, Message: msg, Expected: want, Got: got})
+}
+
+func (c *checker) note(rule string, side schema.Role, msg string) {
+	c.add(Finding{Rule: rule, Side: side, Severity: SeverityNote, Message: msg})
+}
+
+func (c *checker) eqInt(rule string, side schema.Role, msg string, want, got int64) {
+	c.ran(rule, side)
+	if want != got {
+		c.violation(rule, side, msg, strconv.FormatInt(want, 10), strconv.FormatInt(got, 10))
+	}
+}
+
+func (c *checker) eqUint(rule string, side schema.Role, msg string, want, got uint64) {
+	c.ran(rule, side)
+	if want != got {
+		c.violation(rule, side, msg, strconv.FormatUint(want, 10), strconv.FormatUint(got, 10))
+	}
+}
+
+func (c *checker) eqStr(rule string, side schema.Role, msg, want, got string) {
+	c.ran(rule, side)
+	if want != got {
+		c.violation(rule, side, msg, want, got)
+	}
+}
+
+// need reports whether m recorded every attribute in refs; when not, the
+// rule is not verified on side, naming what is missing.
+func (c *checker) need(rule string, side schema.Role, m *model.Side, refs ...model.AttrRef) bool {
+	// Grouped by span or event: "TimeData event ... (kernel): a, b".
+	var missing []string
+	var at model.AttrRef
+	for _, r := range refs {
+		if m.Recorded(r) {
+			continue
+		}
+		if loc := (model.AttrRef{Span: r.Span, Event: r.Event, Of: r.Of}); len(missing) > 0 && loc == at {
+			missing[len(missing)-1] += ", " + r.Attr
+			continue
+		} else {
+			at = loc
+		}
+		missing = append(missing, r.String())
+	}
+	if len(missing) > 0 {
+		c.cannot(rule, side, "not recorded: "+strings.Join(missing, "; "))
+		return false
+	}
+	return true
+}
+
+// finish sorts every rule applied into Verified or NotVerified, in the
+// order of Rules, source before destination.
+func (c *checker) finish() CheckResult {
+	r := c.res
+	r.Verified, r.NotVerified = []RuleRef{}, []Unverified{}
+	for _, rule := range Rules {
+		for _, side := range []schema.Role{schema.RoleSource, schema.RoleDestination, 0} {
+			s := c.status[RuleRef{Rule: rule.Name, Side: side}]
+			switch {
+			case s == nil || s.failed:
+			case len(s.reasons) > 0:
+				r.NotVerified = append(r.NotVerified, Unverified{Rule: rule.Name, Side: side, Reason: strings.Join(s.reasons, "; ")})
+			case s.ran:
+				r.Verified = append(r.Verified, RuleRef{Rule: rule.Name, Side: side})
+			}
+		}
+	}
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
 	return r
-}
-
-type checker struct{ res *CheckResult }
-
-func (c checker) checked()      { c.res.Checked++ }
-func (c checker) add(f Finding) { c.res.Findings = append(c.res.Findings, f) }
-func (c checker) violation(rule, msg, want, got string) {
-	c.add(Finding{Rule: rule, Severity: SeverityViolation, Message: msg, Expected: want, Got: got})
-}
-
-func (c checker) eqInt(rule, msg string, want, got int64) {
-	c.checked()
-	if want != got {
-		c.violation(rule, msg, strconv.FormatInt(want, 10), strconv.FormatInt(got, 10))
-	}
-}
-
-func (c checker) eqUint(rule, msg string, want, got uint64) {
-	c.checked()
-	if want != got {
-		c.violation(rule, msg, strconv.FormatUint(want, 10), strconv.FormatUint(got, 10))
-	}
-}
-
-func (c checker) continuity(k *model.Continuity) {
-	if k == nil {
-		return
-	}
-	c.checked()
-	if !k.TSCMonotonic {
-		c.violation(RuleTSCMonotonic, fmt.Sprintf("the guest TSC went backwards across the handoff (%d samples)", k.TSCSamples), "monotonic", "not monotonic")
-	}
-	switch {
-	case k.MemoryUnchecked:
-		c.add(Finding{Rule: RuleMemoryChecksum, Severity: SeverityNote,
-			Message: "guest memory was not checksummed (the source skipped it)"})
-	case !k.MemoryChecksumOK:
-		c.violation(RuleMemoryChecksum, "guest memory checksum differs after the migration", "match", "mismatch")
-	}
-	if !k.DeviceStateMatches {
-		c.violation(RuleDeviceState, "device state differs after the migration", "match", "mismatch")
-	}
-	if k.TSCOffsetHonoured != nil && !*k.TSCOffsetHonoured {
-		c.add(Finding{Rule: RuleTSCOffsetIgnored, Severity: SeverityNote,
-			Message: "TSC offset not honoured: continuity reflects the host TSC"})
-	}
-}
-
-func abs(v int64) int64 {
-	if v < 0 {
-		return -v
-	}
-	return v
 }

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,13 +16,48 @@ func stage(m *model.Side, s schema.Stage) *model.StageValues {
 	return &m.Stages[model.StageIndex(s)]
 }
 
+// setDelta rewrites m's time data as if the migration delta had been
+// delta (clamped when negative) with the destination's wall clock at
+// dstWall, every derived value consistent with it.
+func setDelta(m *model.Side, dstWall string, delta int64, negative bool) {
+	mig, usr, krn := stage(m, schema.StageMigration), stage(m, schema.StageUserspace), stage(m, schema.StageKernel)
+	usr.Wallclock = dstWall
+	for _, s := range schema.Stages {
+		stage(m, s).MigrateDeltaNs, stage(m, s).MigrateDeltaNegative = delta, negative
+	}
+	mig.DurationNs = delta
+	ticks, _ := report.TSCTicks(uint64(delta), mig.GuestFreq)
+	usr.GuestTSCDelta, usr.GuestTSC = ticks, mig.GuestTSC+ticks
+	usr.BootHrtime = usr.Hrtime - usr.GuestUptimeNs - delta
+	usr.BootHrtimeDelta = usr.BootHrtime - mig.BootHrtime
+	krn.GuestTSC, krn.BootHrtime = usr.GuestTSC+krn.GuestTSCDelta, usr.BootHrtime
+}
+
+func checkOne(m model.Side) report.CheckResult {
+	return report.CheckMigration([]model.Side{m}, report.Options{})
+}
+
+// TestCheckSeedIsClean: both sides of the seed pass, and what the seed
+// cannot show is said, not passed: the source's capture has no Pause
+// phase nor a protocol version, and the kernel's latency was not
+// recorded.
 func TestCheckSeedIsClean(t *testing.T) {
-	r := report.Check(reporttest.SeedDestination())
-	if !r.OK() || len(r.Findings) != 0 || r.Skipped != "" {
-		t.Fatalf("seed destination: %+v", r)
+	r := report.CheckMigration([]model.Side{reporttest.SeedSource(), reporttest.SeedDestination()}, report.Options{})
+	if !r.OK() || len(r.Findings) != 0 || r.Verdict() != "OK" {
+		t.Fatalf("seed: %+v", r)
 	}
 	if r.Checked < 12 {
-		t.Errorf("only %d rules checked", r.Checked)
+		t.Errorf("only %d comparisons made", r.Checked)
+	}
+	var unverified []string
+	for _, u := range r.NotVerified {
+		unverified = append(unverified, u.Rule+"/"+u.Side.String())
+	}
+	if want := []string{report.RulePhaseSet + "/source", report.RuleKernelTSC + "/destination"}; !slices.Equal(unverified, want) {
+		t.Errorf("not verified %v, want %v: %+v", unverified, want, r.NotVerified)
+	}
+	if len(r.Verified)+len(r.NotVerified) != 2*8+16+1 { // 8 rules a side, 16 of the destination, 1 across
+		t.Errorf("%d rules verified and %d not: every rule must be in one list", len(r.Verified), len(r.NotVerified))
 	}
 }
 
@@ -76,14 +112,18 @@ func TestCheckDoctored(t *testing.T) {
 			stage(m, schema.StageMigration).DurationNs += 1000
 		}, report.RuleMigrationRow, report.SeverityViolation},
 		{"negative delta clamped", func(m *model.Side) {
-			stage(m, schema.StageMigration).MigrateDeltaNegative = true
-			stage(m, schema.StageUserspace).MigrateDeltaNegative = true
+			// The destination's clock 1 ms behind the source's, clamped
+			// and flagged as migrate does.
+			setDelta(m, "1683850713.580965192", 0, true)
 		}, report.RuleNegativeDelta, report.SeverityViolation},
 		{"clock offset beyond bound", func(m *model.Side) {
 			m.ClockOffset.OffsetNs = -250000
 		}, report.RuleClockOffset, report.SeverityViolation},
 		{"clock offset beyond bound but corrected", func(m *model.Side) {
 			m.ClockOffset.OffsetNs, m.ClockOffset.SkewCorrected = 250000, true
+			// The correction took the offset out of the delta: the
+			// source's clock read 250 µs further behind.
+			stage(m, schema.StageMigration).Wallclock = "1683850713.581715192"
 		}, report.RuleClockOffset, report.SeverityNote},
 		{"TSC went backwards", func(m *model.Side) { m.Continuity.TSCMonotonic = false }, report.RuleTSCMonotonic, report.SeverityViolation},
 		{"memory checksum", func(m *model.Side) { m.Continuity.MemoryChecksumOK = false }, report.RuleMemoryChecksum, report.SeverityViolation},
@@ -99,6 +139,7 @@ func TestCheckDoctored(t *testing.T) {
 			u := stage(m, schema.StageUserspace)
 			u.BootHrtime = u.Hrtime - u.GuestUptimeNs - 1e12
 			u.BootHrtimeDelta = u.BootHrtime - stage(m, schema.StageMigration).BootHrtime
+			u.Wallclock = "1683851713.581965192" // 1e12 ns after the source's
 			stage(m, schema.StageKernel).BootHrtime = u.BootHrtime
 		}, report.RuleTSCDelta, report.SeverityViolation},
 	}
@@ -106,7 +147,7 @@ func TestCheckDoctored(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := reporttest.SeedDestination()
 			tt.doctor(&m)
-			r := report.Check(m)
+			r := checkOne(m)
 			if len(r.Findings) != 1 {
 				t.Fatalf("findings = %+v, want exactly one for %s", r.Findings, tt.rule)
 			}
@@ -124,17 +165,41 @@ func TestCheckDoctored(t *testing.T) {
 	}
 }
 
-func TestCheckSkips(t *testing.T) {
-	if r := report.Check(reporttest.SeedSource()); r.Skipped == "" {
-		t.Errorf("source side not skipped: %+v", r)
+// TestCheckWithoutEvidence: a side absent, or a failure before the time
+// data, leaves rules not verified, naming why; a failure fails the check
+// unless allowed.
+func TestCheckWithoutEvidence(t *testing.T) {
+	r := checkOne(reporttest.SeedSource())
+	if !r.OK() || !hasUnverified(r, report.RuleTSCDelta, "destination's spans are not in the input") ||
+		!hasUnverified(r, report.RuleSourceTimeData, "destination's spans are not in the input") {
+		t.Errorf("source only: %+v", r)
 	}
+
 	m := reporttest.SeedDestination()
 	m.Stages = [3]model.StageValues{}
-	m.Result, m.ErrorPhase = schema.ResultFailure, "RamPushPrePause"
-	r := report.Check(m)
-	if !r.OK() || !strings.Contains(r.Skipped, "RamPushPrePause") {
-		t.Errorf("failed-before-time-data side: %+v", r)
+	m.Phases = m.Phases[:2]
+	m.Phases[1].Failed, m.Phases[1].Error = true, "boom"
+	m.Result, m.Error, m.ErrorPhase = schema.ResultFailure, "boom", "RamPushPrePause"
+	m.Blackout, m.Continuity = nil, nil
+	r = checkOne(m)
+	if v := r.Violations(); r.OK() || len(v) != 1 || v[0].Rule != report.RuleResult || !strings.Contains(v[0].Got, "RamPushPrePause") {
+		t.Errorf("failed, not allowed: %+v", r)
 	}
+	r = report.CheckMigration([]model.Side{m}, report.Options{AllowFailed: true})
+	if !r.OK() || !hasUnverified(r, report.RuleTSCDelta, "failed in RamPushPrePause, before its time data") ||
+		!hasUnverified(r, report.RuleTSCMonotonic, "failed in RamPushPrePause, before the handoff") ||
+		len(r.Notes()) != 1 || r.Notes()[0].Rule != report.RuleResult {
+		t.Errorf("failed, allowed: %+v", r)
+	}
+}
+
+func hasUnverified(r report.CheckResult, rule, reason string) bool {
+	for _, u := range r.NotVerified {
+		if u.Rule == rule && strings.Contains(u.Reason, reason) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestTSCTicks(t *testing.T) {

@@ -17,7 +17,7 @@ func ExampleCheck() {
 	u.GuestTSC++
 	m.Stages[model.StageIndex(schema.StageKernel)].GuestTSC++
 
-	r := report.Check(m)
+	r := report.CheckMigration([]model.Side{m}, report.Options{})
 	for _, f := range r.Violations() {
 		fmt.Printf("%s: expected %s, got %s\n", f.Rule, f.Expected, f.Got)
 	}

@@ -19,6 +19,9 @@ var (
 	ErrNoPhases = errors.New("no phase spans")
 	// ErrNoTimeData: no selected side recorded the time-data stages.
 	ErrNoTimeData = errors.New("no time-data stages")
+	// ErrPhaseReversed: a phase ends before it begins, so its elapsed
+	// time would be negative.
+	ErrPhaseReversed = errors.New("phase ends before it begins")
 )
 
 // Selection picks migrations out of an input. The zero value selects
@@ -62,11 +65,19 @@ func Select(all []model.Side, sel Selection) ([]model.Side, error) {
 }
 
 // RequirePhases fails with ErrNoPhases naming the first side that has no
-// phase spans.
+// phase spans, or with ErrPhaseReversed naming the first phase that ends
+// before it begins: a table would print its negative time as if it were
+// a measurement.
 func RequirePhases(ms []model.Side) error {
 	for i := range ms {
 		if len(ms[i].Phases) == 0 {
 			return fmt.Errorf("migration %s %s: %w (only its root span is in the input)", ms[i].ID, ms[i].Role, ErrNoPhases)
+		}
+		for _, p := range ms[i].Phases {
+			if p.BeginNs > p.EndNs {
+				return fmt.Errorf("migration %s %s: %s: %w (begin %d ns, end %d ns); `migtrace report check` names what else is wrong",
+					ms[i].ID, ms[i].Role, p.Phase, ErrPhaseReversed, p.BeginNs, p.EndNs)
+			}
 		}
 	}
 	return nil

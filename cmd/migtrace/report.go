@@ -37,8 +37,8 @@ is reported, in start order; --migration and --role select. With several
 selected, each table follows a "migration ID ROLE" line; with one, the table is
 bare so it diffs cleanly against an old DTrace capture.
 
-Exit status: 0 on success, 1 on unreadable input or (check) a violation, 2 on
-a missing or malformed flag.`,
+Exit status: 0 on success, 1 on unreadable input or (check) a migration not
+verified clean, 2 on a missing or malformed flag.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return usageErrorf("unknown report %q: want phases, adjustments, summary or check", args[0])
@@ -253,48 +253,86 @@ flagged; then the source's downtime and the destination's blackout.` + reportInp
 }
 
 func newReportCheckCommand(in *reportInput) *cobra.Command {
+	var allowFailed, strict bool
 	cmd := &cobra.Command{
 		Use:   "check [FILE|-]...",
-		Short: "Validate the clock adjustments and guest continuity from the trace alone",
-		Long: `check recomputes each destination's time-data adjustment from the values its
-trace recorded, without running the code that made it:
-  tsc-delta           the userspace TSC adjustment = floor(delta_ns x freq / 1e9)
-  boot-hrtime         the new boot_hrtime = destination hrtime - uptime - delta
-  guest-uptime        uptime = source hrtime - source boot_hrtime
-  migration-duration  the Migration row's duration = the migration delta
-  row-tsc, row-boot-hrtime
-                      each row = the previous row + its adjustment (TSC mod 2^64)
-  kernel-boot-hrtime  the kernel keeps the userspace boot_hrtime
-  guest-freq          the frequency never changes
-  negative-delta      the wall-clock delta was negative and clamped to 0
-  clock-offset        the hosts' wall clocks differ beyond the offset's error bound
-  tsc-monotonic, memory-checksum, device-state
-                      the guest continuity check at handoff
-It prints one OK line per clean migration and a FAIL line per violation
-(migration, rule, expected vs got), plus notes such as an ignored TSC offset.
+		Short: "Verify each migration from its trace: structure, clock adjustments, continuity",
+		Long: `check verifies each migration in the input from the evidence its trace holds,
+over every side of it present (both, when given both hosts' traces). It
+recomputes every derived value from the values recorded, without running the
+code that made them, and checks the trace itself. The rules:
+` + checkRulesHelp() + `
+A rule whose evidence the input lacks (a side absent, an attribute not
+recorded) is "not verified", never taken as passed: check names each such rule
+and why, on the OK line or a "not verified:" line (-o json: not_verified). It
+prints one OK line per clean migration, else a FAIL line per violation
+(migration, side, rule, expected vs got) or an INCOMPLETE line when part of a
+side is missing, then notes such as an ignored TSC offset.
 
-Exit status: 0 when every selected destination is clean, 1 on any violation.` + reportInputHelp,
-		Example: `  migtrace report check trace.jsonl`,
+Exit status: 0 when every migration is clean; 1 on any violation, an
+incomplete side, a failed migration (unless --allow-failed), or with --strict
+any rule not verified; 2 on a missing or malformed flag.` + reportInputHelp,
+		Example: `  migtrace report check src.jsonl dst.jsonl
+  migtrace report check --allow-failed -o json dst.jsonl`,
 	}
+	cmd.Flags().BoolVar(&allowFailed, "allow-failed", false, "a failed migration is a note, not a failure (rules its failure left without evidence are not verified)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "fail unless every rule was verified on both sides")
 	formats := []render.Format{render.FormatText, render.FormatJSON}
-	return in.command(cmd, schema.RoleDestination, formats, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
-		results := make([]report.CheckResult, len(ms))
-		violations, sides := 0, 0
-		for i := range ms {
-			results[i] = report.Check(ms[i])
-			if v := len(results[i].Violations()); v > 0 {
-				violations += v
-				sides++
-			}
-		}
+	return in.command(cmd, 0, formats, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
+		results := report.Check(ms, report.Options{AllowFailed: allowFailed})
 		if err := render.Check(cmd.OutOrStdout(), results, format); err != nil {
 			return err
 		}
+		violations, failing, incomplete, unverified := 0, 0, 0, 0
+		for _, r := range results {
+			v := len(r.Violations())
+			violations += v
+			if v > 0 {
+				failing++
+			} else if !r.OK() {
+				incomplete++
+			}
+			if len(r.NotVerified) > 0 {
+				unverified++
+			}
+		}
+		var why []string
 		if violations > 0 {
-			return fmt.Errorf("check failed: %d violation(s) in %d migration(s)", violations, sides)
+			why = append(why, fmt.Sprintf("%d violation(s) in %d migration(s)", violations, failing))
+		}
+		if incomplete > 0 {
+			why = append(why, fmt.Sprintf("%d migration(s) incomplete", incomplete))
+		}
+		if strict && unverified > 0 {
+			why = append(why, fmt.Sprintf("--strict: %d migration(s) with rules not verified", unverified))
+		}
+		if len(why) > 0 {
+			return fmt.Errorf("check failed: %s", strings.Join(why, "; "))
 		}
 		return nil
 	})
+}
+
+// checkRulesHelp lists report.Rules for check's help, wrapped to 80
+// columns under each rule's name.
+func checkRulesHelp() string {
+	const indent, width = 22, 80
+	var b strings.Builder
+	for _, r := range report.Rules {
+		line := fmt.Sprintf("  %-*s", indent-2, r.Name)
+		for _, w := range strings.Fields("[" + r.Of + "] " + r.Holds) {
+			if len(line)+1+len(w) > width && len(line) > indent {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line = strings.Repeat(" ", indent)
+			}
+			if !strings.HasSuffix(line, " ") {
+				line += " "
+			}
+			line += w
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 // reportFileCompletion offers trace files.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,8 +125,11 @@ func TestReportSeveralMigrations(t *testing.T) {
 }
 
 func TestReportCheck(t *testing.T) {
+	// One line for the migration, over both its sides; what the seed
+	// cannot show is named on it.
 	out, stderr, code := runReport(t, nil, "report", "check", seedTrace(t))
-	if code != 0 || !strings.HasPrefix(out, "OK migration "+reporttest.SeedMigrationID+" destination:") || strings.Count(out, "\n") != 1 {
+	if code != 0 || !strings.HasPrefix(out, "OK migration "+reporttest.SeedMigrationID+": 31 rules verified on both sides; not verified: ") ||
+		strings.Count(out, "\n") != 1 {
 		t.Fatalf("clean: exit %d, stderr %q, out:\n%s", code, stderr, out)
 	}
 
@@ -154,11 +158,104 @@ func TestReportCheck(t *testing.T) {
 
 	out, _, code = runReport(t, nil, "report", "check", "-o", "json", traceFile(t, bad))
 	var res []struct {
-		OK       bool `json:"ok"`
-		Findings []struct{ Rule string }
+		OK          bool   `json:"ok"`
+		Verdict     string `json:"verdict"`
+		Findings    []struct{ Rule string }
+		Verified    []struct{ Rule, Side string }
+		NotVerified []struct{ Rule, Side, Reason string } `json:"not_verified"`
 	}
-	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || len(res) != 1 || res[0].OK || res[0].Findings[0].Rule != report.RuleTSCDelta {
+	if code != 1 || json.Unmarshal([]byte(out), &res) != nil || len(res) != 1 || res[0].OK || res[0].Verdict != "FAIL" ||
+		res[0].Findings[0].Rule != report.RuleTSCDelta {
 		t.Fatalf("json: exit %d:\n%s", code, out)
+	}
+	// The source is absent: its rules and the cross-check are listed as
+	// not verified, not passed.
+	if len(res[0].Verified) == 0 || !slices.ContainsFunc(res[0].NotVerified, func(u struct{ Rule, Side, Reason string }) bool {
+		return u.Rule == report.RuleSourceTimeData && strings.Contains(u.Reason, "source's own spans are not in the input")
+	}) {
+		t.Errorf("json lacks the unverified cross-check:\n%s", out)
+	}
+}
+
+// realTrace is a trace migrate itself wrote (report/otlpread/testdata).
+func realTrace(t *testing.T, name string) string {
+	t.Helper()
+	return filepath.Join("..", "..", "report", "otlpread", "testdata", name)
+}
+
+// TestReportCheckExitStatus: 0 only for a migration verified clean; 1
+// for a violation, an incomplete trace, a failure (unless allowed) or,
+// with --strict, a rule not verified; 2 for a bad flag.
+func TestReportCheckExitStatus(t *testing.T) {
+	real := realTrace(t, "migrate-sim.jsonl")
+	lines, err := os.ReadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.SplitAfter(strings.TrimSuffix(string(lines), "\n"), "\n")
+	cut := filepath.Join(t.TempDir(), "cut.jsonl")
+	if err := os.WriteFile(cut, []byte(strings.Join(all[:len(all)-1], "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := reporttest.SeedDestination()
+	bad.Stages[model.StageIndex(schema.StageKernel)].GuestTSCDelta++
+	bad.Stages[model.StageIndex(schema.StageKernel)].GuestTSC++
+	bad.Unrecorded = nil
+	bad.Stages[model.StageIndex(schema.StageKernel)].Hrtime = reporttest.SeedDstHrtime + 31849
+	bad.Stages[model.StageIndex(schema.StageKernel)].VMMLatencyNs = 31849
+
+	tests := []struct {
+		name         string
+		args         []string
+		code         int
+		stdout       string
+		stderr       string
+		stdoutAbsent string
+	}{
+		{"real migration", []string{real}, 0, "OK migration ", "", "not verified"},
+		{"real migration, strict", []string{"--strict", real}, 0, "OK migration ", "", "not verified"},
+		{"real migration as json", []string{"-o", "json", real}, 0, `"verdict": "OK"`, "", ""},
+		{"kernel correction off", []string{traceFile(t, bad)}, 1, "destination: kernel-tsc: kernel TSC correction = ⌊31849 ns × 2649958945 Hz / 1e9⌋: expected 84398, got 84401", "1 violation(s) in 1 migration(s)", "OK migration"},
+		{"last line lost", []string{cut}, 1, "INCOMPLETE migration ", "1 migration(s) incomplete", "OK migration"},
+		{"failed migration", []string{realTrace(t, "migrate-sim-failed.jsonl")}, 1, ": result: the migration failed in TimeData", "violation(s)", "OK migration"},
+		{"failed migration allowed", []string{"--allow-failed", realTrace(t, "migrate-sim-failed.jsonl")}, 0, "OK migration ", "", "FAIL"},
+		{"seed, strict", []string{"--strict", seedTrace(t)}, 1, "OK migration ", "--strict: 1 migration(s) with rules not verified", ""},
+		{"bad output", []string{"-o", "yaml", real}, 2, "", "--output", ""},
+		{"bad flag", []string{"--allow-failed=maybe", real}, 2, "", "allow-failed", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, stderr, code := runReport(t, nil, append([]string{"report", "check"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(stderr, tt.stderr) ||
+				(tt.stdoutAbsent != "" && strings.Contains(out, tt.stdoutAbsent)) {
+				t.Fatalf("exit %d (want %d), stderr %q (want %q), stdout (want %q, not %q):\n%s",
+					code, tt.code, stderr, tt.stderr, tt.stdout, tt.stdoutAbsent, out)
+			}
+		})
+	}
+}
+
+// TestReportPhasesRefusesNegativeTime: a phase that ends before it
+// begins is refused, not printed as a negative time.
+func TestReportPhasesRefusesNegativeTime(t *testing.T) {
+	m := reporttest.SeedSource()
+	p := &m.Phases[3]
+	p.BeginNs, p.EndNs = p.EndNs, p.BeginNs
+	out, stderr, code := runReport(t, nil, "report", "phases", traceFile(t, m))
+	if code != 1 || out != "" || !strings.Contains(stderr, "TimeData: phase ends before it begins") {
+		t.Fatalf("exit %d, stderr %q, stdout:\n%s", code, stderr, out)
+	}
+}
+
+func TestReportCheckHelpListsEveryRule(t *testing.T) {
+	out, _, code := runReport(t, nil, "report", "check", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, r := range report.Rules {
+		if !strings.Contains(out, "\n  "+r.Name+" ") {
+			t.Errorf("check --help does not list rule %s:\n%s", r.Name, out)
+		}
 	}
 }
 

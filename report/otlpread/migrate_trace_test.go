@@ -3,6 +3,7 @@ package otlpread_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/migtrace/migtrace/report"
@@ -44,10 +45,11 @@ func TestReadsWhatMigrateWrote(t *testing.T) {
 		if m.TraceID == "" || m.StartTime.IsZero() || !m.EndTime.After(m.StartTime) {
 			t.Errorf("%s: trace %q, start %v, end %v", m.Role, m.TraceID, m.StartTime, m.EndTime)
 		}
-		res := report.Check(m)
-		if !res.OK() {
-			t.Errorf("%s: report check: %+v", m.Role, res.Violations())
-		}
+	}
+	// A real migration's trace holds the evidence for every rule.
+	res := report.CheckMigration(ms, report.Options{})
+	if !res.OK() || len(res.NotVerified) != 0 || len(res.Findings) != 0 {
+		t.Errorf("report check: findings %+v, not verified %+v", res.Findings, res.NotVerified)
 	}
 	src, dst := ms[0], ms[1]
 	if src.Role != schema.RoleSource {
@@ -60,5 +62,37 @@ func TestReadsWhatMigrateWrote(t *testing.T) {
 		!dst.Verified() || len(dst.SourcePhases) != len(src.Phases)-1 || // all but Finish, which was running
 		dst.SourceDowntimeNs <= 0 {
 		t.Errorf("destination incomplete: %+v", dst)
+	}
+}
+
+// TestReadsWhatAFailedMigrationWrote: a real migration that failed in
+// TimeData fails the check naming the phase, and with failures allowed
+// passes, every rule its failure left without evidence not verified.
+func TestReadsWhatAFailedMigrationWrote(t *testing.T) {
+	r := otlpread.New()
+	if err := r.ReadFile(context.Background(), filepath.Join("testdata", "migrate-sim-failed.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := r.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := report.CheckMigration(ms, report.Options{})
+	if res.OK() {
+		t.Fatalf("a failed migration passed: %+v", res)
+	}
+	for _, f := range res.Problems() {
+		if f.Rule != report.RuleResult || !strings.Contains(f.Got, "TimeData") {
+			t.Errorf("finding %+v, want only the failure in TimeData", f)
+		}
+	}
+	res = report.CheckMigration(ms, report.Options{AllowFailed: true})
+	if !res.OK() || len(res.Verified) == 0 {
+		t.Fatalf("failures allowed: %+v", res)
+	}
+	for _, u := range res.NotVerified {
+		if !strings.Contains(u.Reason, "failed in TimeData") {
+			t.Errorf("%s (side %d) not verified for another reason: %s", u.Rule, u.Side, u.Reason)
+		}
 	}
 }

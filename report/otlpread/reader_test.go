@@ -317,7 +317,7 @@ func FuzzRead(f *testing.F) {
 					t.Fatalf("phases out of order: %+v", m.Phases)
 				}
 			}
-			report.Check(m)
+			report.Check([]model.Side{m}, report.Options{})
 			report.Summarize([]model.Side{m})
 		}
 	})

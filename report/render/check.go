@@ -3,21 +3,25 @@ package render
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/tracing/model"
+	"github.com/migtrace/migtrace/tracing/schema"
 )
 
 type checkJSON struct {
-	Role string `json:"role"`
-	OK   bool   `json:"ok"`
+	Verdict string `json:"verdict"`
+	OK      bool   `json:"ok"`
 	report.CheckResult
 }
 
-// Check writes check verdicts. FormatText prints, per migration side,
-// "OK ..." (one line), "SKIP ..." or a "FAIL ..." line per violation, and
-// "note: ..." lines. Formats: text, json.
+// Check writes check verdicts, one migration each. FormatText prints
+// "OK migration ID: ..." on one line, naming the rules not verified; or a
+// "FAIL ..." / "INCOMPLETE ..." line per problem, then one "not verified:
+// ..." line; then "note: ..." lines. Formats: text, json (each result
+// with its verdict, the rules verified and those not, and why).
 func Check(w io.Writer, results []report.CheckResult, f Format) error {
 	switch f {
 	case FormatText:
@@ -29,10 +33,7 @@ func Check(w io.Writer, results []report.CheckResult, f Format) error {
 	case FormatJSON:
 		out := make([]checkJSON, len(results))
 		for i, r := range results {
-			if r.Findings == nil {
-				r.Findings = []report.Finding{}
-			}
-			out[i] = checkJSON{Role: r.Role.String(), OK: r.OK(), CheckResult: r}
+			out[i] = checkJSON{Verdict: r.Verdict(), OK: r.OK(), CheckResult: r}
 		}
 		return writeJSON(w, out)
 	}
@@ -40,22 +41,73 @@ func Check(w io.Writer, results []report.CheckResult, f Format) error {
 }
 
 func writeCheckText(ew *ErrWriter, r report.CheckResult) {
-	who := fmt.Sprintf("migration %s %s", r.MigrationID, r.Role)
-	if r.Skipped != "" {
-		ew.Printf("SKIP %s: %s\n", who, r.Skipped)
-		return
+	mig := "migration " + r.MigrationID
+	who := func(side schema.Role) string {
+		if side == 0 {
+			return mig
+		}
+		return mig + " " + side.String()
 	}
-	for _, f := range r.Violations() {
-		ew.Printf("FAIL %s: %s: %s: expected %s, got %s\n", who, f.Rule, f.Message, f.Expected, f.Got)
-	}
+	unverified := unverifiedText(r.NotVerified)
 	if r.OK() {
-		ew.Printf("OK %s: %d rules hold; continuity: %s\n", who, r.Checked, continuityText(r.Continuity))
-	}
-	for _, f := range r.Findings {
-		if f.Severity == report.SeverityNote {
-			ew.Printf("note: %s: %s\n", who, f.Message)
+		line := fmt.Sprintf("OK %s: %d rules verified on %s", mig, len(r.Verified), sidesText(r.Sides))
+		if unverified != "" {
+			line += "; not verified: " + unverified
+		}
+		ew.Printf("%s; continuity: %s\n", line, continuityText(r.Continuity))
+	} else {
+		for _, f := range r.Problems() {
+			if f.Severity == report.SeverityIncomplete {
+				ew.Printf("INCOMPLETE %s: %s: %s\n", who(f.Side), f.Rule, f.Message)
+				continue
+			}
+			ew.Printf("FAIL %s: %s: %s: expected %s, got %s\n", who(f.Side), f.Rule, f.Message, f.Expected, f.Got)
+		}
+		if unverified != "" {
+			ew.Printf("not verified: %s: %s\n", mig, unverified)
 		}
 	}
+	for _, f := range r.Notes() {
+		ew.Printf("note: %s: %s\n", who(f.Side), f.Message)
+	}
+}
+
+// unverifiedText lists the rules not verified, those of one side sharing
+// a reason together: "a, b (destination) [why]; c [why]".
+func unverifiedText(us []report.Unverified) string {
+	type group struct {
+		side   schema.Role
+		reason string
+		rules  []string
+	}
+	var groups []*group
+	for _, u := range us {
+		i := slices.IndexFunc(groups, func(g *group) bool { return g.side == u.Side && g.reason == u.Reason })
+		if i < 0 {
+			groups = append(groups, &group{side: u.Side, reason: u.Reason})
+			i = len(groups) - 1
+		}
+		groups[i].rules = append(groups[i].rules, u.Rule)
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = strings.Join(g.rules, ", ")
+		if g.side != 0 {
+			parts[i] += " (" + g.side.String() + ")"
+		}
+		parts[i] += " [" + g.reason + "]"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func sidesText(sides []schema.Role) string {
+	switch len(sides) {
+	case 0:
+		return "no side"
+	case 1:
+		return "the " + sides[0].String() + " only"
+	}
+	return "both sides"
 }
 
 func continuityText(c *model.Continuity) string {

@@ -41,8 +41,8 @@ func ExamplePhases() {
 }
 
 func ExampleCheck() {
-	results := []report.CheckResult{report.Check(reporttest.SeedDestination())}
+	results := report.Check([]model.Side{reporttest.SeedSource(), reporttest.SeedDestination()}, report.Options{})
 	_ = render.Check(os.Stdout, results, render.FormatText)
 	// Output:
-	// OK migration 5eed0359-0000-4000-8000-000000000359 destination: 16 rules hold; continuity: TSC monotonic over 16 samples, error 1.20 µs, memory checksum ok, device state ok
+	// OK migration 5eed0359-0000-4000-8000-000000000359: 31 rules verified on both sides; not verified: phase-set (source) [no Pause span, and no protocol version recorded to say this side's protocol has one (propolis's seed capture has none)]; kernel-tsc (destination) [not recorded: TimeData event migration.time_data.stage (kernel): migration.time.vmm_latency_ns, migration.time.hrtime]; continuity: TSC monotonic over 16 samples, error 1.20 µs, memory checksum ok, device state ok
 }

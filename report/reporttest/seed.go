@@ -3,6 +3,7 @@ package reporttest
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/migtrace/migtrace/tracing/model"
@@ -31,7 +32,10 @@ func SeedPhases() []model.PhaseTiming {
 }
 
 // SeedSource is the seed's source side: its phases, no RAM counts (the
-// seed's capture has no page summary).
+// seed's capture has no page summary), and the time data it read, which
+// the destination's log prints as received. Its capture has no Pause
+// phase, and it records no protocol version (see report's phase-set
+// rule).
 func SeedSource() model.Side {
 	return withEnd(model.Side{
 		ID: SeedMigrationID, Role: schema.RoleSource, Instance: "propolis-src",
@@ -39,6 +43,8 @@ func SeedSource() model.Side {
 		Result: schema.ResultSuccess, StartTime: seedStart,
 		DowntimeNs: 202005646 + 156023,
 		Phases:     SeedPhases(),
+		TimeRead: &model.TimeRead{GuestFreq: SeedGuestFreq, GuestTSC: SeedSrcGuestTSC,
+			BootHrtime: SeedSrcBootHrtime, Hrtime: SeedSrcHrtime, Wallclock: SeedSrcWallclock},
 	})
 }
 
@@ -58,10 +64,18 @@ const (
 	// parts are chosen so TOTAL TIME truncates to the capture's 148 µs.
 	SeedUserspaceNs = 22500
 	SeedKernelNs    = 18300
-	// SeedVMMLatencyNs is the kernel's snapshot-to-receipt latency that
-	// its 84400-tick adjustment corresponds to at SeedGuestFreq.
-	SeedVMMLatencyNs = 31849
+	// The source's and the destination's wall clocks at the snapshots.
+	SeedSrcWallclock = "1683850713.581965192"
+	SeedDstWallclock = "1683850713.582072774"
 )
+
+// SeedKernelUnrecorded are the kernel stage's attributes the seed does
+// not have: the D script reads none of the kernel's hrtime, wall clock or
+// latency. None can be made up to fit either: bhyve converts the latency
+// through host TSC ticks, and no whole number of ns gives the capture's
+// 84400 ticks at SeedGuestFreq (31849 ns gives 84398, 31850 ns 84401),
+// so the seed leaves the kernel-tsc rule unverified rather than fake it.
+var SeedKernelUnrecorded = []string{schema.AttrHrtime, schema.AttrVMMLatencyNs, schema.AttrWallclock}
 
 // SeedDestination is the seed's destination side: the three time-data
 // stages of the worked example, a clock offset within its bound, and a
@@ -81,21 +95,24 @@ func SeedDestination() model.Side {
 	}
 	m.Stages[model.StageIndex(schema.StageMigration)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedSrcGuestTSC,
-		BootHrtime: SeedSrcBootHrtime, Hrtime: SeedSrcHrtime, Wallclock: "1683850713.581965192",
+		BootHrtime: SeedSrcBootHrtime, Hrtime: SeedSrcHrtime, Wallclock: SeedSrcWallclock,
 		DurationNs: SeedMigrateDeltaNs, GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
 	}
 	m.Stages[model.StageIndex(schema.StageUserspace)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedUserTSC,
-		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime, Wallclock: "1683850713.582072774",
+		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime, Wallclock: SeedDstWallclock,
 		DurationNs: SeedUserspaceNs, GuestTSCDelta: SeedUserTSC - SeedSrcGuestTSC,
 		BootHrtimeDelta: SeedNewBootHrtime - SeedSrcBootHrtime,
 		GuestUptimeNs:   SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
 	}
 	m.Stages[model.StageIndex(schema.StageKernel)] = model.StageValues{
 		Present: true, GuestFreq: SeedGuestFreq, GuestTSC: SeedKernelTSC,
-		BootHrtime: SeedNewBootHrtime, Hrtime: SeedDstHrtime + SeedVMMLatencyNs, Wallclock: "1683850713.582104623",
+		BootHrtime: SeedNewBootHrtime,
 		DurationNs: SeedKernelNs, GuestTSCDelta: SeedKernelTSC - SeedUserTSC,
-		GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs, VMMLatencyNs: SeedVMMLatencyNs,
+		GuestUptimeNs: SeedUptimeNs, MigrateDeltaNs: SeedMigrateDeltaNs,
+	}
+	for _, a := range SeedKernelUnrecorded {
+		m.Unrecorded = append(m.Unrecorded, model.StageAttr(schema.StageKernel, a))
 	}
 	return withEnd(m)
 }
@@ -153,11 +170,18 @@ func Fleet(n int, seed uint64) []model.Side {
 
 func ptr[T any](v T) *T { return &v }
 
-// withEnd ends m's root span with its last phase, as a finished side's
-// does.
+// withEnd places m's phases on the wall clock from its start, and ends
+// its root span with its last phase, as a finished side's does.
 func withEnd(m model.Side) model.Side {
-	if len(m.Phases) > 0 {
-		m.EndTime = m.StartTime.Add(time.Duration(m.Phases[len(m.Phases)-1].EndNs - m.Phases[0].BeginNs))
+	if len(m.Phases) == 0 {
+		return m
 	}
+	m.Phases = slices.Clone(m.Phases)
+	base := m.Phases[0].BeginNs
+	for i := range m.Phases {
+		p := &m.Phases[i]
+		p.Start, p.End = m.StartTime.Add(time.Duration(p.BeginNs-base)), m.StartTime.Add(time.Duration(p.EndNs-base))
+	}
+	m.EndTime = m.Phases[len(m.Phases)-1].End
 	return m
 }

@@ -58,6 +58,123 @@ type Side struct {
 	// recorded of it (see PeerSource), for input that lacks the source's
 	// own spans.
 	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
+
+	// TimeRead is, on a source, the time data it read from its VMM and
+	// sent in its TimeData phase, recorded on its own span so that the
+	// destination's Migration stage can be checked against it.
+	TimeRead *TimeRead `json:"time_read,omitempty"`
+
+	// The rest is what the decoder found wrong with the trace itself: a
+	// side migrate returns, and one decoded from a sound trace, leaves it
+	// empty.
+
+	// RootMissing is set when the input holds spans of this side but not
+	// its root span: the input was cut short, or the process died before
+	// exporting it.
+	RootMissing bool `json:"root_missing,omitempty"`
+	// Conflicts are spans of this side the decoder set aside rather than
+	// choose between: a span id seen again with other contents, or a
+	// second span for a phase (or root) it already had.
+	Conflicts []SpanConflict `json:"conflicts,omitempty"`
+	// ForeignSpans are spans folded into this side whose trace id is not
+	// its root span's (with no root, not the one most of its spans carry).
+	ForeignSpans []ForeignSpan `json:"foreign_spans,omitempty"`
+	// Unrecorded lists the attributes the side's spans and events should
+	// carry but did not. The fields they would fill keep their zero
+	// values, which then mean "not recorded", not 0 or false.
+	Unrecorded []AttrRef `json:"unrecorded,omitempty"`
+}
+
+// Recorded reports whether the trace carried attribute r: it is not
+// listed in Unrecorded. A side migrate returns records everything.
+func (s *Side) Recorded(r AttrRef) bool {
+	for _, u := range s.Unrecorded {
+		if u == r {
+			return false
+		}
+	}
+	return true
+}
+
+// AttrRef names one attribute of one span or event of a side.
+type AttrRef struct {
+	// Span is the span's name: schema.SpanMigration or a phase's.
+	Span string `json:"span"`
+	// Event is the event's name, "" for the span's own attributes.
+	Event string `json:"event,omitempty"`
+	// Of tells apart events of one name on one span: the stage of a
+	// time-data stage, the phase of a source phase, the index of a round.
+	Of   string `json:"of,omitempty"`
+	Attr string `json:"attribute"`
+}
+
+// String reads like "TimeData event migration.time_data.stage (kernel):
+// migration.time.vmm_latency_ns".
+func (r AttrRef) String() string {
+	s := r.Span
+	if r.Event != "" {
+		s += " event " + r.Event
+	}
+	if r.Of != "" {
+		s += " (" + r.Of + ")"
+	}
+	return s + ": " + r.Attr
+}
+
+// RootAttr refers to an attribute of a side's root span.
+func RootAttr(attr string) AttrRef { return AttrRef{Span: schema.SpanMigration, Attr: attr} }
+
+// PhaseAttr refers to an attribute of phase p's span.
+func PhaseAttr(p schema.Phase, attr string) AttrRef {
+	return AttrRef{Span: schema.PhaseSpanName(p), Attr: attr}
+}
+
+// EventAttr refers to an attribute of event name on phase p's span; of
+// tells apart several events of that name (see AttrRef.Of).
+func EventAttr(p schema.Phase, name, of, attr string) AttrRef {
+	return AttrRef{Span: schema.PhaseSpanName(p), Event: name, Of: of, Attr: attr}
+}
+
+// StageAttr refers to an attribute of time-data stage st's event.
+func StageAttr(st schema.Stage, attr string) AttrRef {
+	return EventAttr(schema.PhaseTimeData, schema.EventTimeDataStage, st.String(), attr)
+}
+
+// ConflictKind says why the decoder set a span aside.
+type ConflictKind string
+
+const (
+	// ConflictSpanID: the span id was seen before with other contents.
+	ConflictSpanID ConflictKind = "span-id"
+	// ConflictDuplicate: another span already recorded this phase (or
+	// this side's root).
+	ConflictDuplicate ConflictKind = "duplicate"
+)
+
+// SpanConflict is a span the decoder set aside.
+type SpanConflict struct {
+	SpanID string       `json:"span_id"`
+	Span   string       `json:"span"`
+	Kind   ConflictKind `json:"kind"`
+}
+
+// ForeignSpan is a span folded into a side whose trace id is not the
+// side's.
+type ForeignSpan struct {
+	SpanID  string `json:"span_id"`
+	Span    string `json:"span"`
+	TraceID string `json:"trace_id"`
+}
+
+// TimeRead is the time data a source read from its VMM
+// (schema.EventTimeDataRead).
+type TimeRead struct {
+	GuestFreq  uint64 `json:"guest_freq_hz"`
+	GuestTSC   uint64 `json:"guest_tsc"`
+	BootHrtime int64  `json:"boot_hrtime"`
+	Hrtime     int64  `json:"hrtime"`
+	// Wallclock is "SEC.NSEC", nine fractional digits.
+	Wallclock string `json:"wallclock"`
 }
 
 // Verified reports whether the destination's checks at the handoff all
@@ -119,11 +236,15 @@ func PeerSource(dst *Side, own *Side) Side {
 
 // PhaseTiming is one phase as one side ran it. BeginNs and EndNs are that
 // host's monotonic clock, so durations match DTrace's `timestamp`
-// arithmetic.
+// arithmetic; Start and End are its span's wall-clock times, which place
+// it inside the side's root span (zero where no span recorded them, as
+// for the phases a source reports to its destination).
 type PhaseTiming struct {
 	Phase     schema.Phase `json:"phase"`
 	BeginNs   int64        `json:"begin_ns"`
 	EndNs     int64        `json:"end_ns"`
+	Start     time.Time    `json:"start_time,omitzero"`
+	End       time.Time    `json:"end_time,omitzero"`
 	Bytes     int64        `json:"bytes,omitempty"`
 	Pages     int64        `json:"pages,omitempty"`
 	ZeroPages int64        `json:"zero_pages,omitempty"`

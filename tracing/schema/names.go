@@ -17,6 +17,10 @@ func PhaseSpanName(p Phase) string { return p.String() }
 const (
 	// EventTimeDataStage: one per Stage, on the destination's TimeData span.
 	EventTimeDataStage = "migration.time_data.stage"
+	// EventTimeDataRead: the time data the source read from its VMM, on
+	// the source's TimeData span, so the destination's Migration stage
+	// can be checked against what was actually read.
+	EventTimeDataRead = "migration.time_data.read"
 	// EventClockOffset: the destination's estimate of the wall-clock offset
 	// between the hosts, on its Sync span.
 	EventClockOffset = "migration.clock_offset"

@@ -115,7 +115,7 @@ func EventPhase(name string) schema.Phase {
 	switch name {
 	case schema.EventClockOffset:
 		return schema.PhaseSync
-	case schema.EventTimeDataStage:
+	case schema.EventTimeDataStage, schema.EventTimeDataRead:
 		return schema.PhaseTimeData
 	case schema.EventSourcePhase, schema.EventBlackout, schema.EventContinuity:
 		return schema.PhaseFinish
@@ -148,6 +148,18 @@ func StageAttributes(st schema.Stage, v model.StageValues) []attribute.KeyValue 
 		attrs = append(attrs, attribute.Int64(schema.AttrVMMLatencyNs, v.VMMLatencyNs))
 	}
 	return attrs
+}
+
+// TimeReadAttributes are the attributes of a schema.EventTimeDataRead:
+// the time data a source read from its VMM.
+func TimeReadAttributes(t model.TimeRead) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		Uint64(schema.AttrGuestFreq, t.GuestFreq),
+		Uint64(schema.AttrGuestTSC, t.GuestTSC),
+		attribute.Int64(schema.AttrBootHrtime, t.BootHrtime),
+		attribute.Int64(schema.AttrHrtime, t.Hrtime),
+		attribute.String(schema.AttrWallclock, t.Wallclock),
+	}
 }
 
 // ClockOffsetAttributes are the attributes of a schema.EventClockOffset.
@@ -278,6 +290,14 @@ func AppendSpans(ss ptrace.SpanSlice, s *model.Side, opts Options) {
 	if !s.EndTime.IsZero() {
 		end = pcommon.NewTimestampFromTime(s.EndTime)
 	}
+	// Wall times a phase recorded are kept; others are mapped from the
+	// monotonic clock.
+	wallTS := func(t time.Time, mono int64) pcommon.Timestamp {
+		if !t.IsZero() {
+			return pcommon.NewTimestampFromTime(t)
+		}
+		return ts(mono)
+	}
 	for _, p := range s.Phases {
 		sp := ss.AppendEmpty()
 		sp.SetTraceID(traceID)
@@ -285,12 +305,13 @@ func AppendSpans(ss ptrace.SpanSlice, s *model.Side, opts Options) {
 		sp.SetParentSpanID(rootID)
 		sp.SetName(schema.PhaseSpanName(p.Phase))
 		sp.SetKind(ptrace.SpanKindInternal)
-		sp.SetStartTimestamp(ts(p.BeginNs))
-		sp.SetEndTimestamp(ts(p.EndNs))
+		sp.SetStartTimestamp(wallTS(p.Start, p.BeginNs))
+		sp.SetEndTimestamp(wallTS(p.End, p.EndNs))
 		if s.EndTime.IsZero() {
 			end = max(end, sp.EndTimestamp())
 		}
-		putAll(sp.Attributes(), PhaseStartAttributes(s.ID, s.Role, p.Phase, p.BeginNs), PhaseEndAttributes(p))
+		putAllExcept(sp.Attributes(), unrecordedIn(s, model.PhaseAttr(p.Phase, "")),
+			PhaseStartAttributes(s.ID, s.Role, p.Phase, p.BeginNs), PhaseEndAttributes(p))
 		if p.Failed {
 			sp.Status().SetCode(ptrace.StatusCodeError)
 			sp.Status().SetMessage(p.Error)
@@ -307,7 +328,7 @@ func AppendSpans(ss ptrace.SpanSlice, s *model.Side, opts Options) {
 	root.SetKind(ptrace.SpanKindInternal)
 	root.SetStartTimestamp(start)
 	root.SetEndTimestamp(max(start, end))
-	putAll(root.Attributes(), RootEndAttributes(s))
+	putAllExcept(root.Attributes(), unrecordedIn(s, model.RootAttr("")), RootEndAttributes(s))
 	if s.Failed() {
 		root.Status().SetCode(ptrace.StatusCodeError)
 		root.Status().SetMessage(s.Error)
@@ -316,38 +337,41 @@ func AppendSpans(ss ptrace.SpanSlice, s *model.Side, opts Options) {
 
 func appendEvents(sp ptrace.Span, s *model.Side, p schema.Phase) {
 	at := sp.StartTimestamp()
-	add := func(name string, attrs []attribute.KeyValue) {
+	add := func(name, of string, attrs []attribute.KeyValue) {
 		e := sp.Events().AppendEmpty()
 		e.SetName(name)
 		e.SetTimestamp(at)
-		putAll(e.Attributes(), attrs)
+		putAllExcept(e.Attributes(), unrecordedIn(s, model.EventAttr(p, name, of, "")), attrs)
 	}
 	for _, r := range s.PrecopyRounds {
 		if r.Phase == p {
-			add(schema.EventPrecopyRound, RoundAttributes(r))
+			add(schema.EventPrecopyRound, strconv.FormatInt(r.Round, 10), RoundAttributes(r))
 		}
 	}
 	switch p {
 	case EventPhase(schema.EventClockOffset):
 		if c := s.ClockOffset; c != nil {
-			add(schema.EventClockOffset, ClockOffsetAttributes(*c))
+			add(schema.EventClockOffset, "", ClockOffsetAttributes(*c))
 		}
 	case EventPhase(schema.EventTimeDataStage):
+		if t := s.TimeRead; t != nil {
+			add(schema.EventTimeDataRead, "", TimeReadAttributes(*t))
+		}
 		for _, st := range schema.Stages {
 			if v := s.Stage(st); v.Present {
-				add(schema.EventTimeDataStage, StageAttributes(st, v))
+				add(schema.EventTimeDataStage, st.String(), StageAttributes(st, v))
 			}
 		}
 	}
 	if p == schema.PhaseFinish {
 		for _, sp := range s.SourcePhases {
-			add(schema.EventSourcePhase, SourcePhaseAttributes(sp))
+			add(schema.EventSourcePhase, sp.Phase.String(), SourcePhaseAttributes(sp))
 		}
 		if b := s.Blackout; b != nil {
-			add(schema.EventBlackout, BlackoutAttributes(*b))
+			add(schema.EventBlackout, "", BlackoutAttributes(*b))
 		}
 		if c := s.Continuity; c != nil {
-			add(schema.EventContinuity, ContinuityAttributes(*c))
+			add(schema.EventContinuity, "", ContinuityAttributes(*c))
 		}
 	}
 }
@@ -382,10 +406,18 @@ func SpanID(migrationID string, r schema.Role, p schema.Phase) pcommon.SpanID {
 
 // putAll copies OTel attributes into a pdata map: the encodings above
 // serve live spans and built traces alike.
-func putAll(dst pcommon.Map, sets ...[]attribute.KeyValue) {
+func putAll(dst pcommon.Map, sets ...[]attribute.KeyValue) { putAllExcept(dst, nil, sets...) }
+
+// putAllExcept is putAll leaving out the keys in skip: attributes a
+// decoded side records as not carried, so that encoding it writes the
+// trace it was read from.
+func putAllExcept(dst pcommon.Map, skip map[string]bool, sets ...[]attribute.KeyValue) {
 	for _, kvs := range sets {
 		for _, kv := range kvs {
 			k := string(kv.Key)
+			if skip[k] {
+				continue
+			}
 			switch kv.Value.Type() {
 			case attribute.BOOL:
 				dst.PutBool(k, kv.Value.AsBool())
@@ -398,4 +430,19 @@ func putAll(dst pcommon.Map, sets ...[]attribute.KeyValue) {
 			}
 		}
 	}
+}
+
+// unrecordedIn returns the attributes s records as not carried by the
+// span or event at (whose Attr is ignored), or nil.
+func unrecordedIn(s *model.Side, at model.AttrRef) map[string]bool {
+	var skip map[string]bool
+	for _, u := range s.Unrecorded {
+		if u.Span == at.Span && u.Event == at.Event && u.Of == at.Of {
+			if skip == nil {
+				skip = make(map[string]bool)
+			}
+			skip[u.Attr] = true
+		}
+	}
+	return skip
 }

@@ -102,8 +102,10 @@ func FuzzDecode(f *testing.F) {
 			// Only sides the input described in full can be written back
 			// as they were read: one rebuilt from its peer's report, or
 			// without its root span, is read from other spans than the
-			// ones it would be written as.
-			if !s.ReportedByPeer && s.Result != "" {
+			// ones it would be written as; spans set aside as conflicts,
+			// or of another trace, are evidence about the input that
+			// writing the side does not reproduce.
+			if !s.ReportedByPeer && s.Result != "" && len(s.Conflicts) == 0 && len(s.ForeignSpans) == 0 {
 				complete = append(complete, s)
 			}
 		}
