@@ -55,7 +55,9 @@ func run(ctx context.Context, args []string) error {
 		dir       = fs.String("dir", "", "parent of the work directory (default: the system's temporary directory)")
 		keep      = fs.Bool("keep", false, "keep the work directory (traces, guest binary)")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil // the usage was printed, as asked
+	} else if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if fs.NArg() > 0 {
