@@ -70,3 +70,27 @@ generate:
 
 clean:
 	rm -rf $(BIN)
+
+# bench-peer: QEMU against migtrace on the same guests (issue 16; results in
+# docs/performance.md). It installs QEMU and nasm from Debian when missing
+# (without Recommends: the benchmark needs no GUI), reassembles the QEMU
+# guest from its source, builds migtrace and the benchmark, and runs
+# PEER_RUNS migrations per case and system. PEER_FLAGS passes more flags,
+# e.g. PEER_FLAGS='-cases idle256 -max-bandwidth 512MiB'.
+PEER_PKGS  := qemu-system-x86_64:qemu-system-x86 nasm:nasm
+PEER_RUNS  ?= 5
+PEER_FLAGS ?=
+
+.PHONY: bench-peer
+bench-peer:
+	@missing=""; for cp in $(PEER_PKGS); do cmd=$${cp%%:*}; pkg=$${cp##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	cd migrate/peerbench/guest && nasm -f bin -o guest.bin guest.asm
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/migtrace ./cmd/migtrace
+	$(GO) build -o $(BIN)/peerbench ./migrate/peerbench/cmd/peerbench
+	$(BIN)/peerbench -migtrace $(BIN)/migtrace -runs $(PEER_RUNS) $(PEER_FLAGS)
