@@ -177,14 +177,17 @@ func runMigtrace(ctx context.Context, cfg Config, c Case, s System, run int) (Sa
 // every RAM phase with its zero pages and rounds.
 func migtraceSample(res MigtraceResult) (Sample, error) {
 	src, dst := res.Source, res.Destination
-	smp := Sample{Total: src.End.Sub(src.Start), Downtime: src.Downtime, Blackout: dst.Blackout}
+	if dst.Blackout == nil {
+		return Sample{}, errors.New("migtrace's destination recorded no blackout")
+	}
+	smp := Sample{Total: src.EndTime.Sub(src.StartTime), Downtime: time.Duration(src.DowntimeNs), Blackout: time.Duration(dst.Blackout.Ns)}
 	var pages uint64
 	for _, p := range dst.Phases {
 		switch p.Phase {
 		case schema.PhaseRamPushPrePause, schema.PhaseRamPushPostPause, schema.PhaseRamPull:
-			pages += p.Pages
-			smp.ZeroPages += p.ZeroPages
-			smp.Rounds += p.Rounds
+			pages += uint64(p.Pages)
+			smp.ZeroPages += uint64(p.ZeroPages)
+			smp.Rounds += int(p.Rounds)
 		}
 	}
 	smp.GuestBytes = pages * vmm.PageSize

@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/migrate/server"
+	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
 
@@ -43,7 +43,7 @@ type MigtraceConfig struct {
 
 // MigtraceResult is one migtrace migration as both servers report it.
 type MigtraceResult struct {
-	Source, Destination *migrate.Result
+	Source, Destination *model.Side
 	// TraceDowntime and TraceBlackout are what `migtrace report summary`
 	// reads from the two trace files; they must equal the API's figures.
 	TraceDowntime, TraceBlackout time.Duration
@@ -103,9 +103,13 @@ func RunMigtrace(ctx context.Context, cfg MigtraceConfig) (MigtraceResult, error
 	if r.TraceDowntime, r.TraceBlackout, err = traceSummary(ctx, cfg.Binary, srcTrace, dstTrace); err != nil {
 		return r, err
 	}
-	if r.TraceDowntime != r.Source.Downtime || r.TraceBlackout != r.Destination.Blackout {
+	if r.Destination.Blackout == nil {
+		return r, errors.New("migtrace's destination recorded no blackout")
+	}
+	apiDowntime, apiBlackout := time.Duration(r.Source.DowntimeNs), time.Duration(r.Destination.Blackout.Ns)
+	if r.TraceDowntime != apiDowntime || r.TraceBlackout != apiBlackout {
 		return r, fmt.Errorf("migtrace's trace and API disagree: downtime %v vs %v, blackout %v vs %v",
-			r.TraceDowntime, r.Source.Downtime, r.TraceBlackout, r.Destination.Blackout)
+			r.TraceDowntime, apiDowntime, r.TraceBlackout, apiBlackout)
 	}
 	return r, nil
 }
