@@ -414,3 +414,17 @@ func linkHandoffs(src, dst *Config) {
 	src.AskPeer, dst.AskPeer = ask(dst.Handoff), ask(src.Handoff)
 	dst.PeerAPI, dst.Address = "source-api", "destination-api"
 }
+
+func TestReachableAddr(t *testing.T) {
+	for _, tc := range []struct{ given, stream, want string }{
+		{"10.0.0.2:7100", "10.0.0.9:5555", "10.0.0.2:7100"},
+		{"0.0.0.0:7100", "10.0.0.9:5555", "10.0.0.9:7100"},
+		{"[::]:7100", "[fd00::9]:5555", "[fd00::9]:7100"},
+		{"dst.example:7100", "10.0.0.9:5555", "dst.example:7100"},
+		{"garbage", "10.0.0.9:5555", "garbage"},
+	} {
+		if got := reachableAddr(tc.given, tc.stream); got != tc.want {
+			t.Errorf("reachableAddr(%q, %q) = %q, want %q", tc.given, tc.stream, got, tc.want)
+		}
+	}
+}

@@ -247,9 +247,9 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
 	s.result.PeerName = peer.Name
-	s.peerAPI = peer.Address
+	s.peerAPI = reachableAddr(peer.Address, s.result.Peer)
 	if s.cfg.OnPeerAPI != nil {
-		s.cfg.OnPeerAPI(peer.Address)
+		s.cfg.OnPeerAPI(s.peerAPI)
 	}
 	return s.conn.Send(ctx, &wire.ServerState{Name: s.cfg.Name, Address: s.cfg.Address})
 }
@@ -378,4 +378,23 @@ func (s *source) abort(cause error) {
 			s.cfg.Logger.Error("resuming the VM after a failed migration", "err", err)
 		}
 	}
+}
+
+// reachableAddr is the API address to ask a peer at: the one it gave,
+// unless it listens on every interface (0.0.0.0, ::), whose host says
+// nothing about where it is; its port on the host the stream came from
+// is then the best address known.
+func reachableAddr(given, streamPeer string) string {
+	host, port, err := net.SplitHostPort(given)
+	if err != nil {
+		return given
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return given
+	}
+	peerHost, _, err := net.SplitHostPort(streamPeer)
+	if err != nil {
+		return given
+	}
+	return net.JoinHostPort(peerHost, port)
 }

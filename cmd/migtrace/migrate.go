@@ -380,6 +380,13 @@ func newStatusCommand() *cobra.Command {
 				if m.Error != "" {
 					ew.Printf("error:     %s\n", m.Error)
 				}
+				if m.Handoff != "" {
+					note := ""
+					if st.State == server.StateHandoffPending {
+						note = " (pending: the guest is paused here until the peer answers, or 'migtrace resolve' settles it)"
+					}
+					ew.Printf("handoff:   %s%s\n", m.Handoff, note)
+				}
 				if d := m.Detail; d != nil && m.Result == schema.ResultSuccess {
 					if b := d.Blackout; b != nil {
 						bound := "unknown"

@@ -1,0 +1,212 @@
+package servertest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/migtrace/migtrace/migrate/wire"
+)
+
+// Direction is which way a frame travels through a FrameProxy, seen from
+// the migration: the source is the server the proxy fronts, the
+// destination the client that dialled it.
+type Direction int
+
+// The directions.
+const (
+	ToDestination Direction = iota // source → destination
+	ToSource                       // destination → source
+)
+
+func (d Direction) String() string {
+	if d == ToDestination {
+		return "source→destination"
+	}
+	return "destination→source"
+}
+
+// Action is what a FrameProxy does with a frame.
+type Action int
+
+// The actions.
+const (
+	// Forward passes the frame on.
+	Forward Action = iota
+	// ForwardThenHold passes the frame on, then stops the stream in both
+	// directions: nothing more is read or written until Cut.
+	ForwardThenHold
+	// Hold stops the stream in both directions with this frame undelivered.
+	Hold
+)
+
+// FrameProxy fronts a migtrace server: every connection to it goes to the
+// server. API requests pass through untouched; in a migration stream
+// (after the upgrade's 101 answer) it reads each frame and asks OnFrame
+// what to do, which is how a test stops a migration at an exact message
+// and then kills a process, or cuts the stream.
+type FrameProxy struct {
+	ln     net.Listener
+	target string
+	// OnFrame decides each stream frame's fate; nil forwards all. It runs
+	// on the proxy's goroutine for that direction, so it may block.
+	OnFrame func(Direction, wire.Type) Action
+
+	mu    sync.Mutex
+	conns []net.Conn
+	held  bool
+	cut   chan struct{} // closed by Cut: held pipes may end
+}
+
+// NewFrameProxy starts a proxy on a free loopback port in front of the
+// server at target; it closes when the test ends.
+func NewFrameProxy(tb testing.TB, target string) *FrameProxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &FrameProxy{ln: ln, target: target, cut: make(chan struct{})}
+	go p.accept()
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// Addr is the address to give in place of the server's.
+func (p *FrameProxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops accepting and cuts every connection.
+func (p *FrameProxy) Close() {
+	p.ln.Close()
+	p.Cut()
+}
+
+// Cut closes every connection through the proxy so far, held or not.
+func (p *FrameProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	select {
+	case <-p.cut:
+	default:
+		close(p.cut)
+	}
+}
+
+func (p *FrameProxy) track(cs ...net.Conn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, cs...)
+	p.mu.Unlock()
+}
+
+func (p *FrameProxy) accept() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.track(client, server)
+		go p.pipe(client, server, ToSource)
+		go p.pipe(server, client, ToDestination)
+	}
+}
+
+// pipe copies from → to: the HTTP head as it is, then frames if the head
+// was an upgrade (a request with "Upgrade:" from the client, a 101 from
+// the server), else the rest as it is.
+func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
+	defer to.Close()
+	r := bufio.NewReader(from)
+	head, err := readHead(r)
+	if len(head) > 0 {
+		if _, werr := to.Write(head); werr != nil {
+			return
+		}
+	}
+	if err != nil {
+		return
+	}
+	upgrade := bytes.Contains(bytes.ToLower(head), []byte("upgrade: "+wire.UpgradeProtocol)) ||
+		bytes.HasPrefix(head, []byte("HTTP/1.1 101"))
+	if !upgrade {
+		_, _ = io.Copy(to, r)
+		return
+	}
+	hdr := make([]byte, wire.HeaderSize)
+	for {
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return
+		}
+		payload := make([]byte, binary.BigEndian.Uint32(hdr[4:8]))
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return
+		}
+		act := Forward
+		if p.isHeld() {
+			<-p.cut // a held stream delivers nothing more, and stays open
+			return
+		}
+		if p.OnFrame != nil {
+			act = p.OnFrame(dir, wire.Type(hdr[0]))
+		}
+		if act == Hold {
+			p.hold()
+			<-p.cut
+			return
+		}
+		if _, err := to.Write(append(hdr, payload...)); err != nil {
+			return
+		}
+		if act == ForwardThenHold {
+			p.hold()
+			<-p.cut
+			return
+		}
+	}
+}
+
+// hold stops both directions: the pipes stop reading and writing, and
+// the connections stay open, as a stalled peer's would, until Cut.
+func (p *FrameProxy) hold() {
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+}
+
+func (p *FrameProxy) isHeld() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
+// readHead reads an HTTP message head, up to and including its blank
+// line; whatever the peer sends before it closes is returned too.
+func readHead(r *bufio.Reader) ([]byte, error) {
+	var head []byte
+	for {
+		line, err := r.ReadBytes('\n')
+		head = append(head, line...)
+		if err != nil {
+			return head, err
+		}
+		if len(head) > 64<<10 {
+			return head, errors.New("HTTP head too long")
+		}
+		if bytes.Equal(line, []byte("\r\n")) {
+			return head, nil
+		}
+	}
+}
