@@ -31,6 +31,9 @@ func newServeCommand() *cobra.Command {
 
   GET  /v1/instance   the instance's state and its last migration
   POST /v1/migrate    {"source": "ADDR"}: pull the VM from the server at ADDR
+  GET  /v1/migrations/ID          this side's handoff record of migration ID
+  POST /v1/migrations/ID/resolve  {"action": "commit"|"abort"}: settle a
+                      pending handoff (see 'migtrace resolve')
   GET  /metrics       Prometheus metrics
 
 Migration streams reach the server through the same address (an HTTP
