@@ -74,6 +74,24 @@ func (c *handoffCutter) progress(p Progress) {
 	}
 }
 
+// install puts the cutter on the writer's side of pair p: it returns the
+// source's connection wrapper and the destination's dialer to run with.
+func (c *handoffCutter) install(p *pair, srcCfg, dstCfg *Config) (func(net.Conn) net.Conn, Dialer) {
+	if c.cut.writer == schema.RoleSource {
+		srcCfg.Progress = c.progress
+		return c.wrap, p.dialer()
+	}
+	dstCfg.Progress = c.progress
+	inner := p.dialer()
+	return func(nc net.Conn) net.Conn { return nc }, func(ctx context.Context) (net.Conn, error) {
+		nc, err := inner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return c.wrap(nc), nil
+	}
+}
+
 func (c *handoffCutter) wrap(nc net.Conn) net.Conn {
 	c.mu.Lock()
 	c.nc = nc
@@ -195,20 +213,7 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 	}
 	srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: asker(dstH), Name: "src", Address: "src-api"}
 	dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: asker(srcH), PeerAPI: "src-api", Name: "dst", Address: "dst-api"}
-	srcWrap, dial := func(nc net.Conn) net.Conn { return nc }, p.dialer()
-	if cut.writer == schema.RoleSource {
-		srcCfg.Progress, srcWrap = cutter.progress, cutter.wrap
-	} else {
-		dstCfg.Progress = cutter.progress
-		inner := dial
-		dial = func(ctx context.Context) (net.Conn, error) {
-			nc, err := inner(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return cutter.wrap(nc), nil
-		}
-	}
+	srcWrap, dial := cutter.install(p, &srcCfg, &dstCfg)
 	backend := &recordingBackend{Backend: p.backend}
 
 	// Watch both guests for the whole migration: never both running.
@@ -306,20 +311,7 @@ func TestHandoffOperatorResolution(t *testing.T) {
 			dead := func(context.Context, string, ID) (HandoffState, error) { return "", errors.New("connection refused") }
 			srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: dead, Address: "src-api"}
 			dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: dead, PeerAPI: "src-api", Address: "dst-api"}
-			srcWrap, dial := func(nc net.Conn) net.Conn { return nc }, p.dialer()
-			if tc.cut.writer == schema.RoleSource {
-				srcCfg.Progress, srcWrap = cutter.progress, cutter.wrap
-			} else {
-				dstCfg.Progress = cutter.progress
-				inner := dial
-				dial = func(ctx context.Context) (net.Conn, error) {
-					nc, err := inner(ctx)
-					if err != nil {
-						return nil, err
-					}
-					return cutter.wrap(nc), nil
-				}
-			}
+			srcWrap, dial := cutter.install(p, &srcCfg, &dstCfg)
 			if err := srcH.Resolve(ResolveAbort); !errors.Is(err, ErrNotPending) {
 				t.Fatalf("resolving before the handoff: %v, want ErrNotPending", err)
 			}

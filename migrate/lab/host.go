@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -450,20 +449,16 @@ func (h *Host) remove(ctx context.Context) error {
 
 // Status is GET /v1/instance.
 func (h *Host) Status(ctx context.Context) (server.InstanceStatus, error) {
-	var st server.InstanceStatus
-	err := h.api(ctx, http.MethodGet, "/v1/instance", nil, &st)
-	return st, err
+	st, err := h.client().Instance(ctx)
+	return st, h.apiErr(err)
 }
 
 // Migrate asks the host's serve to pull the VM from the serve at source
 // (POST /v1/migrate) and returns the migration's id. source is as the
 // host reaches it: Link.ServeAddr or Proxy.Addr.
 func (h *Host) Migrate(ctx context.Context, source string) (string, error) {
-	var resp server.MigrateResponse
-	if err := h.api(ctx, http.MethodPost, "/v1/migrate", server.MigrateRequest{Source: source}, &resp); err != nil {
-		return "", err
-	}
-	return resp.ID, nil
+	id, err := h.client().StartMigration(ctx, server.MigrateRequest{Source: source})
+	return id, h.apiErr(err)
 }
 
 // WaitMigration polls the host's status until migration id has ended
@@ -471,7 +466,7 @@ func (h *Host) Migrate(ctx context.Context, source string) (string, error) {
 func (h *Host) WaitMigration(ctx context.Context, id string) (server.InstanceStatus, error) {
 	for {
 		st, err := h.Status(ctx)
-		if err == nil && st.Migration != nil && st.Migration.ID == id && st.Migration.Result != "running" {
+		if err == nil && st.Migration != nil && st.Migration.ID == id && st.Migration.Result != server.ResultRunning {
 			return st, nil
 		}
 		select {
@@ -482,38 +477,22 @@ func (h *Host) WaitMigration(ctx context.Context, id string) (server.InstanceSta
 	}
 }
 
-func (h *Host) api(ctx context.Context, method, path string, body, into any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+// client is the host's serve API, through the lab's client, which dials
+// only the lab's own hosts.
+func (h *Host) client() *server.Client {
+	return server.NewClient(h.APIAddr(), h.lab.client, false)
+}
+
+// apiErr names the host in err, and marks a non-2xx answer ErrHTTP.
+func (h *Host) apiErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+h.APIAddr()+path, rd)
-	if err != nil {
-		return err
+	var apiErr *server.APIError
+	if errors.As(err, &apiErr) {
+		return fmt.Errorf("host %s: %w: %w", h.name, ErrHTTP, err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := h.lab.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("host %s: %s %s: %w", h.name, method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("host %s: %s %s: reading the answer: %w", h.name, method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("host %s: %s %s: %w: %s: %s", h.name, method, path, ErrHTTP, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, into); err != nil {
-		return fmt.Errorf("host %s: %s %s: decoding the answer: %w", h.name, method, path, err)
-	}
-	return nil
+	return fmt.Errorf("host %s: %w", h.name, err)
 }
 
 // logBuffer collects a process's output for Logs.
