@@ -208,14 +208,17 @@ func timelineText(t *timeline.Timeline) tlText {
 	case schema.ResultFailure:
 		x.Result, x.ResultClass = "FAILED", "tl-fail"
 	}
-	var sub, names []string
+	var sub, names, roles []string
 	for _, l := range t.Lanes {
 		if l.Instance != "" {
-			names = append(names, l.Role.String()+" "+l.Instance)
+			names, roles = append(names, l.Instance), append(roles, l.Role.String())
 		}
 	}
-	if len(names) > 0 {
-		sub = append(sub, strings.Join(names, " → "))
+	switch len(names) {
+	case 2: // the lanes are source, destination
+		sub = append(sub, "instance "+names[0]+" → "+names[1])
+	case 1:
+		sub = append(sub, roles[0]+" instance "+names[0])
 	}
 	if t.Backend != "" {
 		sub = append(sub, t.Backend+" backend")
