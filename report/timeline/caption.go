@@ -142,8 +142,14 @@ func errText(e *int64) string {
 	return " ± " + Dur(*e)
 }
 
+// percent rounds to whole percents; a share that rounds to 0 is "<1%",
+// not a claim that it took nothing.
 func percent(part, whole int64) string {
-	return fmt.Sprintf("%.0f%%", 100*float64(part)/float64(whole))
+	s := fmt.Sprintf("%.0f", 100*float64(part)/float64(whole))
+	if part > 0 && s == "0" {
+		return "<1%"
+	}
+	return s + "%"
 }
 
 func plural(n int64, what string) string {

@@ -35,3 +35,14 @@ func TestParseWallclock(t *testing.T) {
 		}
 	}
 }
+
+func TestPercent(t *testing.T) {
+	for _, tt := range []struct {
+		part, whole int64
+		want        string
+	}{{0, 10, "0%"}, {1, 1000, "<1%"}, {5, 1000, "<1%"}, {6, 1000, "1%"}, {252, 277, "91%"}, {10, 10, "100%"}} {
+		if got := percent(tt.part, tt.whole); got != tt.want {
+			t.Errorf("percent(%d, %d) = %q, want %q", tt.part, tt.whole, got, tt.want)
+		}
+	}
+}
