@@ -689,7 +689,7 @@ func stageLines(s timeline.Stage, freq uint64) []string {
 		if freq > 0 {
 			lines = append(lines, fmt.Sprintf("(%s at %.2f GHz)", timeline.Dur(s.MigrateDeltaNs), float64(freq)/1e9))
 		}
-		lines = append(lines, fmt.Sprintf("boot_hrtime %+d ns", s.BootHrtimeDelta), "took "+timeline.Dur(s.DurationNs))
+		lines = append(lines, "boot_hrtime "+signed(s.BootHrtimeDelta)+" ns", "took "+timeline.Dur(s.DurationNs))
 	case schema.StageKernel:
 		lines = append(lines, "TSC "+timeline.TSCDelta(s.TSCDelta)+" ticks")
 		if s.VMMLatencyNs > 0 {
@@ -715,3 +715,11 @@ func (d *drawer) notes() {
 }
 
 func count(n int64) string { return timeline.Count(n) }
+
+// signed is count with a sign either way: an adjustment, not a level.
+func signed(n int64) string {
+	if n < 0 {
+		return count(n)
+	}
+	return "+" + count(n)
+}
