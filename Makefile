@@ -10,8 +10,9 @@ BENCHTIME ?= 1s
 # Debian packages the tests use (command name:package), installed only
 # when missing: jq is the report benchmark's baseline, prometheus runs the
 # dashboards' queries, bpftrace the probe scripts, iproute2 (ip, tc) builds
-# the two-host lab's namespaces and links.
-TEST_PKGS := jq:jq prometheus:prometheus promtool:prometheus bpftrace:bpftrace ip:iproute2 tc:iproute2
+# the two-host lab's namespaces and links, chromium looks at `report
+# timeline`'s pages as a person would.
+TEST_PKGS := jq:jq prometheus:prometheus promtool:prometheus bpftrace:bpftrace ip:iproute2 tc:iproute2 chromium:chromium
 
 .PHONY: all build demo test test-deps test-go bench fuzz lint generate clean jaeger
 
@@ -20,8 +21,10 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/migtrace ./cmd/migtrace
 
+# The demo's trace stays in the git-ignored bin/ for `report timeline`.
 demo: build
-	$(BIN)/migtrace demo
+	$(BIN)/migtrace demo --trace-file $(BIN)/demo.jsonl
+	@echo "where the time went: $(BIN)/migtrace report timeline -o html --output-file $(BIN)/demo-timeline.html $(BIN)/demo.jsonl"
 
 test: test-deps lint jaeger test-go
 

@@ -62,6 +62,7 @@ verified clean, 2 on a missing or malformed flag.`,
 		newReportAdjustmentsCommand(in),
 		newReportSummaryCommand(in),
 		newReportCheckCommand(in),
+		newReportTimelineCommand(in),
 	)
 	return cmd
 }
