@@ -3,6 +3,7 @@ package report_test
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -390,4 +391,71 @@ func TestDiagnoseRealTrace(t *testing.T) {
 	if d.TotalNs != int64(want["total_ns"]) || d.DowntimeNs != src.DowntimeNs || d.BlackoutNs != dst.Blackout.Ns {
 		t.Errorf("times %d %d %d", d.TotalNs, d.DowntimeNs, d.BlackoutNs)
 	}
+}
+
+// The capped migrations recorded between two serve processes (see
+// cmd/migtrace's TestReportDiagnoseCappedMigrations, which rewrites
+// them): the evidence behind each cause is what the source's rounds say.
+func TestDiagnoseCappedTraces(t *testing.T) {
+	const capRate = 8 << 20 // both ran with --max-bandwidth 8MiB
+	for _, tt := range []struct {
+		file  string
+		cause report.Cause
+		check func(t *testing.T, d report.Diagnosis, rounds []model.PrecopyRound)
+	}{
+		{"link-bound.jsonl", report.CauseLinkBound, func(t *testing.T, d report.Diagnosis, rounds []model.PrecopyRound) {
+			// Round 0 carried zero pages, later rounds none, yet the wire
+			// rate held: the wire set the pace, at the cap.
+			if z, _ := d.Evidence.Get("sustained_zero_share_spread_ratio"); z < 0.25 {
+				t.Errorf("zero share spread %v", z)
+			}
+			if r, _ := d.Evidence.Get("link_bytes_per_sec"); r < 0.8*capRate || r > 1.2*capRate {
+				t.Errorf("link rate %v, want about %d", r, capRate)
+			}
+			d2 := report.Diagnose(readSides(t, "link-bound.jsonl"), report.DiagnoseOptions{Assumed: report.Settings{MaxBandwidth: ptr(int64(capRate))}})[0]
+			if u, _ := d2.Evidence.Get("link_utilisation_ratio"); d2.Cause != report.CauseLinkBound || u < 0.8 {
+				t.Errorf("against the cap: %s, utilisation %v", d2.Cause, u)
+			}
+		}},
+		{"non-converging.jsonl", report.CauseNonConverging, func(t *testing.T, d report.Diagnosis, rounds []model.PrecopyRound) {
+			last := rounds[len(rounds)-1]
+			if got, _ := d.Evidence.Get("last_round_dirty_ratio"); got < 0.9 || math.Abs(got-float64(last.DirtyPages)/float64(last.Pages)) > 0.001 {
+				t.Errorf("last round dirty ratio %v, round %+v", got, last)
+			}
+			if d.DowntimeCause != report.CauseNonConverging {
+				t.Errorf("downtime cause %s: %s", d.DowntimeCause, d.DowntimeWhy)
+			}
+		}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			ms := readSides(t, tt.file)
+			ds := report.Diagnose(ms, report.DiagnoseOptions{})
+			if len(ds) != 1 || ds[0].Cause != tt.cause {
+				t.Fatalf("diagnoses %+v, want %s", ds, tt.cause)
+			}
+			var rounds []model.PrecopyRound
+			for _, m := range ms {
+				if m.Role == schema.RoleSource {
+					rounds = m.PrecopyRounds
+				}
+			}
+			if n, _ := ds[0].Evidence.Get("precopy_rounds"); int(n) != len(rounds) || len(rounds) < 2 {
+				t.Fatalf("precopy rounds %v, source recorded %d", n, len(rounds))
+			}
+			tt.check(t, ds[0], rounds)
+		})
+	}
+}
+
+func readSides(t *testing.T, name string) []model.Side {
+	t.Helper()
+	r := otlpread.New()
+	if err := r.ReadFile(context.Background(), filepath.Join("testdata", "diagnose", name)); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := r.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }
