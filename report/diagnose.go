@@ -369,16 +369,7 @@ func (g *diag) result() string {
 
 func (g *diag) suggest(s string) { g.fix = append(g.fix, s) }
 
-// phaseDur returns phase p's duration in phases, and whether it ran.
-func phaseDur(phases []model.PhaseTiming, p schema.Phase) (int64, bool) {
-	for _, t := range phases {
-		if t.Phase == p {
-			return t.DurationNs(), true
-		}
-	}
-	return 0, false
-}
-
+// phaseOf returns phase p of phases, and whether it ran.
 func phaseOf(phases []model.PhaseTiming, p schema.Phase) (model.PhaseTiming, bool) {
 	for _, t := range phases {
 		if t.Phase == p {
@@ -469,7 +460,7 @@ func (g *diag) totalCause() (Cause, string) {
 			g.d.TotalNs = last.EndNs - first.BeginNs
 			ev.set("failed_after_ns", float64(g.d.TotalNs))
 		}
-		ev.set("bytes_sent", float64(max(sideBytes(g.src), sideBytes(g.dst))))
+		ev.set("stream_bytes", float64(max(sideBytes(g.src), sideBytes(g.dst))))
 		g.suggest("Fix what failed first: the error names it; `migtrace report check --allow-failed` shows what else the trace says.")
 		return CauseFailed, "failed in " + phase + ": " + why
 	}
@@ -524,8 +515,8 @@ func (g *diag) totalCause() (Cause, string) {
 
 	var ram int64
 	for _, ph := range []schema.Phase{schema.PhaseRamPushPrePause, schema.PhaseRamPushPostPause, schema.PhaseRamPull} {
-		d, _ := phaseDur(p.Phases, ph)
-		ram += d
+		t, _ := phaseOf(p.Phases, ph)
+		ram += t.DurationNs()
 	}
 	ev.set("ram_ns", float64(ram))
 	ev.set("ram_share", share(ram, total))
@@ -583,7 +574,7 @@ func (g *diag) syncCause(syncNs int64, lead string) (Cause, string) {
 	cost := g.probes * g.rttNs
 	g.d.Evidence.set("clock_probes", float64(g.probes))
 	g.d.Evidence.set("clock_probe_ns", float64(cost))
-	g.d.Evidence.set("clock_probe_share_of_sync", share(cost, syncNs))
+	g.d.Evidence.set("sync_clock_probe_share", share(cost, syncNs))
 	if share(cost, syncNs) >= dominantShare {
 		g.suggest(fmt.Sprintf("Sync's %d clock probes cost a round trip each: fewer probes (migrate.Config.ClockProbes) shorten it.", g.probes))
 		return CauseClockSync, fmt.Sprintf("%s; its %d clock probes x RTT %s = %s, %.0f%% of Sync", lead, g.probes, human(g.rttNs), human(cost), 100*share(cost, syncNs))
@@ -721,7 +712,7 @@ func (g *diag) analyseRAM() {
 	}
 	if best > 0 {
 		g.linkRate = best
-		ev.set("link_bytes_per_sec_at_least", best)
+		ev.set("link_lower_bound_bytes_per_sec", best)
 	}
 }
 
@@ -858,8 +849,8 @@ func (g *diag) downtimeCause() (Cause, string) {
 		cause Cause
 	}{{schema.PhaseRamPushPostPause, ""}, {schema.PhaseTimeData, CauseTimeData}, {schema.PhaseDeviceState, CauseDeviceState},
 		{schema.PhaseRamPull, CauseInsufficient}, {schema.PhaseServerState, CauseInsufficient}} {
-		if d, ok := phaseDur(g.srcPhases, ph.p); ok {
-			parts = append(parts, part{ph.cause, ph.p.String(), d})
+		if t, ok := phaseOf(g.srcPhases, ph.p); ok {
+			parts = append(parts, part{ph.cause, ph.p.String(), t.DurationNs()})
 		}
 	}
 	// What follows the source's phases: its wait for the memory checksum,

@@ -85,8 +85,6 @@ func evidenceText(m report.Measure) string {
 	n, v := m.Name, m.Value
 	name := func(suffix string) string { return strings.ReplaceAll(strings.TrimSuffix(n, suffix), "_", " ") }
 	switch {
-	case strings.HasSuffix(n, "_bytes_per_sec_at_least"):
-		return name("_bytes_per_sec_at_least") + " >= " + HumanBytes(v) + "/s"
 	case strings.HasSuffix(n, "_bytes_per_sec"):
 		return name("_bytes_per_sec") + " " + HumanBytes(v) + "/s"
 	case strings.HasSuffix(n, "_pages_per_sec"):
