@@ -489,6 +489,7 @@ func (g *diag) totalCause() (Cause, string) {
 	g.d.TotalNs = total
 	ev.set("total_ns", float64(total))
 	if total <= 0 {
+		g.suggest("Run `migtrace report check`: it names what else is wrong with the trace.")
 		return CauseInsufficient, "the phases span no time"
 	}
 
