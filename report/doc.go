@@ -1,12 +1,13 @@
 // Package report rebuilds what operators know from propolis's DTrace
 // scripts — the live-migration-times.d phase table and the
 // time-adjustments.d table — from the traces migtrace emits, and goes
-// further: summaries over many migrations and a check of each migration
-// from the evidence its trace holds.
+// further: summaries over many migrations, a check of each migration
+// from the evidence its trace holds, and a diagnosis of what dominated
+// its time and its downtime (Diagnose, with the rules in CauseRules).
 //
 // The package works on model.Side (one side of one migration, as
 // tracing/spancodec rebuilds it): the selection of migrations, Summarize
-// and Check. Reading traces lives in report/otlpread, rendering in
+// (or SummarizeByHostPair), Check and Diagnose. Reading traces lives in report/otlpread, rendering in
 // report/render, and report/reporttest builds traces in migtrace's schema
 // for tests and benchmarks. It imports nothing of package migrate: Check
 // re-implements every rule it verifies.

@@ -20,6 +20,7 @@ type reportInput struct {
 	traceID     string
 	migrationID string
 	role        string
+	search      jaegerSearch // summary and diagnose
 }
 
 func newReportCommand() *cobra.Command {
@@ -41,7 +42,7 @@ Exit status: 0 on success, 1 on unreadable input or (check) a migration not
 verified clean, 2 on a missing or malformed flag.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageErrorf("unknown report %q: want phases, adjustments, summary or check", args[0])
+				return usageErrorf("unknown report %q: want phases, adjustments, summary, check or diagnose", args[0])
 			}
 			return nil
 		},
@@ -63,6 +64,7 @@ verified clean, 2 on a missing or malformed flag.`,
 		newReportSummaryCommand(in),
 		newReportCheckCommand(in),
 		newReportTimelineCommand(in),
+		newReportDiagnoseCommand(in),
 	)
 	return cmd
 }
@@ -111,8 +113,8 @@ func (in *reportInput) selection(defaultRole schema.Role, onlyRole schema.Role) 
 // load validates the input flags and reads every input into migrations,
 // then applies sel.
 func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []string, sel report.Selection) ([]model.Side, error) {
-	if (in.jaegerURL == "") != (in.traceID == "") {
-		return nil, usageErrorf("--jaeger and --trace-id go together")
+	if err := in.checkJaegerFlags(cmd); err != nil {
+		return nil, err
 	}
 	if in.traceID != "" {
 		if err := otlpread.ValidTraceID(in.traceID); err != nil {
@@ -139,7 +141,11 @@ func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []stri
 			return nil, err
 		}
 	}
-	if in.jaegerURL != "" {
+	if in.search.service != "" {
+		if err := in.readSearch(ctx, cmd, r); err != nil {
+			return nil, err
+		}
+	} else if in.jaegerURL != "" {
 		if err := r.ReadJaeger(ctx, in.jaegerURL, in.traceID); err != nil {
 			return nil, err
 		}
@@ -164,7 +170,7 @@ func (in *reportInput) load(ctx context.Context, cmd *cobra.Command, args []stri
 func reportInputName(args []string, in *reportInput) string {
 	names := append([]string(nil), args...)
 	if in.jaegerURL != "" {
-		names = append(names, "Jaeger trace "+in.traceID)
+		names = append(names, in.jaegerName())
 	}
 	for i, n := range names {
 		if n == "-" {
@@ -244,11 +250,20 @@ func newReportSummaryCommand(in *reportInput) *cobra.Command {
 		Long: `summary aggregates every selected side of every migration in the inputs: per
 role and phase the count, failures, p50/p95/p99/max duration (nearest rank),
 pages, bytes and rate, with the slowest phase (highest median) of each role
-flagged; then the source's downtime and the destination's blackout.` + reportInputHelp,
-		Example: `  migtrace report summary traces/*.jsonl`,
+flagged; then the source's downtime and the destination's blackout.
+
+--group-by host-pair summarises the migrations of each source instance →
+destination instance pair apart.` + reportInputHelp + searchHelp,
+		Example: `  migtrace report summary traces/*.jsonl
+  migtrace report summary --jaeger http://localhost:16686 --service migtrace --since 24h --group-by host-pair`,
 	}
 	formats := []render.Format{render.FormatTable, render.FormatJSON, render.FormatCSV}
+	groupBy := addGroupByFlag(cmd)
+	in.addSearchFlags(cmd)
 	return in.command(cmd, 0, formats, func(cmd *cobra.Command, _ []string, ms []model.Side, format render.Format) error {
+		if groupBy.value == groupHostPair {
+			return render.SummaryByHostPair(cmd.OutOrStdout(), report.SummarizeByHostPair(ms), format)
+		}
 		return render.Summary(cmd.OutOrStdout(), report.Summarize(ms), format)
 	})
 }
@@ -314,26 +329,13 @@ any rule not verified; 2 on a missing or malformed flag.` + reportInputHelp,
 	})
 }
 
-// checkRulesHelp lists report.Rules for check's help, wrapped to 80
-// columns under each rule's name.
+// checkRulesHelp lists report.Rules for check's help.
 func checkRulesHelp() string {
-	const indent, width = 22, 80
-	var b strings.Builder
-	for _, r := range report.Rules {
-		line := fmt.Sprintf("  %-*s", indent-2, r.Name)
-		for _, w := range strings.Fields("[" + r.Of + "] " + r.Holds) {
-			if len(line)+1+len(w) > width && len(line) > indent {
-				b.WriteString(strings.TrimRight(line, " ") + "\n")
-				line = strings.Repeat(" ", indent)
-			}
-			if !strings.HasSuffix(line, " ") {
-				line += " "
-			}
-			line += w
-		}
-		b.WriteString(line + "\n")
+	rows := make([][2]string, len(report.Rules))
+	for i, r := range report.Rules {
+		rows[i] = [2]string{r.Name, "[" + r.Of + "] " + r.Holds}
 	}
-	return b.String()
+	return helpRules(rows)
 }
 
 // reportFileCompletion offers trace files.

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 // ValidTraceID checks that id is 1 to 32 hex digits, the form Jaeger's
@@ -44,22 +46,10 @@ func (r *Reader) ReadJaeger(ctx context.Context, baseURL, traceID string) error 
 	if err := ValidTraceID(traceID); err != nil {
 		return err
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("Jaeger URL %q: want http://HOST:PORT", baseURL)
-	}
 	endpoint := strings.TrimRight(baseURL, "/") + "/api/v3/traces/" + strings.ToLower(traceID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	resp, err := r.jaegerGet(ctx, baseURL, endpoint)
 	if err != nil {
-		return fmt.Errorf("querying Jaeger: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.cfg.httpClient.Do(req)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return fmt.Errorf("%w: connection refused at %s (is the Jaeger query service running there?): %v", ErrJaegerUnreachable, baseURL, err)
-		}
-		return fmt.Errorf("%w: %s: %v", ErrJaegerUnreachable, baseURL, err)
+		return err
 	}
 	defer resp.Body.Close()
 	notFound := fmt.Errorf("%w in Jaeger at %s: %s", ErrTraceNotFound, baseURL, traceID)
@@ -81,9 +71,37 @@ func (r *Reader) ReadJaeger(ctx context.Context, baseURL, traceID string) error 
 	return nil
 }
 
+// jaegerGet checks that baseURL is an http(s) URL and GETs endpoint,
+// a URL under it; an unanswered request wraps ErrJaegerUnreachable.
+func (r *Reader) jaegerGet(ctx context.Context, baseURL, endpoint string) (*http.Response, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("Jaeger URL %q: want http://HOST:PORT", baseURL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("querying Jaeger: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := r.cfg.httpClient.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("%w: connection refused at %s (is the Jaeger query service running there?): %v", ErrJaegerUnreachable, baseURL, err)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrJaegerUnreachable, baseURL, err)
+	}
+	return resp, nil
+}
+
 // readJaegerBody folds in the stream of {"result": TracesData} objects of
 // an /api/v3/traces response and returns how many it read.
 func (r *Reader) readJaegerBody(body io.Reader, endpoint string, notFound error, baseURL string) (int, error) {
+	return r.readJaegerChunks(body, endpoint, notFound, baseURL, nil)
+}
+
+// readJaegerChunks is readJaegerBody, calling each (if set) with every
+// chunk's traces before they are folded in.
+func (r *Reader) readJaegerChunks(body io.Reader, endpoint string, notFound error, baseURL string, each func(ptrace.Traces)) (int, error) {
 	counted := &countingReader{r: io.LimitReader(body, int64(r.cfg.maxLineBytes)+1)}
 	dec := json.NewDecoder(counted)
 	chunks := 0
@@ -116,6 +134,9 @@ func (r *Reader) readJaegerBody(body io.Reader, endpoint string, notFound error,
 			return chunks, &LineError{Name: endpoint, Line: chunks, Err: err}
 		}
 		r.stats.Lines++
+		if each != nil {
+			each(td)
+		}
 		if err := r.addTraces(td); err != nil {
 			return chunks, &LineError{Name: endpoint, Line: chunks, Err: err}
 		}

@@ -35,15 +35,19 @@ func Summary(w io.Writer, s report.Summary, f Format) error {
 	case FormatTable:
 		return writeSummaryTable(w, s)
 	case FormatJSON:
-		out := summaryJSON{Migrations: s.Migrations, Sides: s.Sides, Failed: s.Failed, Downtime: s.Downtime, Blackout: s.Blackout}
-		for _, p := range s.Phases {
-			out.Phases = append(out.Phases, phaseStatsJSON{Role: p.Role.String(), Phase: p.Phase.String(), PhaseStats: p})
-		}
-		return writeJSON(w, out)
+		return writeJSON(w, newSummaryJSON(s))
 	case FormatCSV:
 		return writeSummaryCSV(w, s)
 	}
 	return unsupported(f, "summary", FormatTable, FormatJSON, FormatCSV)
+}
+
+func newSummaryJSON(s report.Summary) summaryJSON {
+	out := summaryJSON{Migrations: s.Migrations, Sides: s.Sides, Failed: s.Failed, Downtime: s.Downtime, Blackout: s.Blackout}
+	for _, p := range s.Phases {
+		out.Phases = append(out.Phases, phaseStatsJSON{Role: p.Role.String(), Phase: p.Phase.String(), PhaseStats: p})
+	}
+	return out
 }
 
 func writeSummaryTable(w io.Writer, s report.Summary) error {
@@ -81,11 +85,23 @@ func writeSummaryTable(w io.Writer, s report.Summary) error {
 
 func writeSummaryCSV(w io.Writer, s report.Summary) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"role", "phase", "count", "failed", "p50_us", "p95_us", "p99_us", "max_us", "pages", "bytes", "bytes_per_sec", "slowest"})
+	cw.Write(summaryCSVHeader)
+	for _, rec := range summaryCSVRecords(s) {
+		cw.Write(rec)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+var summaryCSVHeader = []string{"role", "phase", "count", "failed", "p50_us", "p95_us", "p99_us", "max_us", "pages", "bytes", "bytes_per_sec", "slowest"}
+
+// summaryCSVRecords are the rows of summary's CSV under summaryCSVHeader.
+func summaryCSVRecords(s report.Summary) [][]string {
+	var out [][]string
 	us := func(ns int64) string { return itoa(ns / 1000) }
 	for _, p := range s.Phases {
 		d := p.Durations
-		cw.Write([]string{p.Role.String(), p.Phase.String(), strconv.Itoa(d.Count), strconv.Itoa(p.Failed),
+		out = append(out, []string{p.Role.String(), p.Phase.String(), strconv.Itoa(d.Count), strconv.Itoa(p.Failed),
 			us(d.P50), us(d.P95), us(d.P99), us(d.Max), itoa(p.Pages), itoa(p.Bytes),
 			strconv.FormatFloat(p.BytesPerSec, 'f', 0, 64), strconv.FormatBool(p.Slowest)})
 	}
@@ -94,11 +110,10 @@ func writeSummaryCSV(w io.Writer, s report.Summary) error {
 		st         report.Stats
 	}{{"source", "downtime", s.Downtime}, {"destination", "blackout", s.Blackout}} {
 		if x.st.Count > 0 {
-			cw.Write([]string{x.role, x.name, strconv.Itoa(x.st.Count), "", us(x.st.P50), us(x.st.P95), us(x.st.P99), us(x.st.Max), "", "", "", ""})
+			out = append(out, []string{x.role, x.name, strconv.Itoa(x.st.Count), "", us(x.st.P50), us(x.st.P95), us(x.st.P99), us(x.st.Max), "", "", "", ""})
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return out
 }
 
 // HumanDuration prints ns with three significant-ish digits: "121µs",
