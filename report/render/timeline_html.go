@@ -58,15 +58,17 @@ type htmlSection struct {
 	ID          string
 	Text        tlText
 	CaptionHead string
-	SVG         template.HTML
-	Phases      string
-	Adjustments string
-	Check       string
-	CheckOK     bool
+	// DiagnosisHead heads what report diagnose says, above the caption.
+	DiagnosisHead string
+	SVG           template.HTML
+	Phases        string
+	Adjustments   string
+	Check         string
+	CheckOK       bool
 }
 
 func htmlSectionOf(t *timeline.Timeline, sides []model.Side, id string) (htmlSection, error) {
-	s := htmlSection{ID: t.MigrationID, Text: timelineText(t), CaptionHead: timeline.CaptionTitle,
+	s := htmlSection{ID: t.MigrationID, Text: timelineText(t), CaptionHead: timeline.CaptionTitle, DiagnosisHead: timeline.DiagnosisTitle,
 		// Safe: every attribute and text of the SVG is escaped by svgw.
 		SVG: template.HTML(timelineSVGElement(t, id))}
 	var withPhases, withTimeData []model.Side
@@ -137,6 +139,7 @@ pre{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12px;backg
 <h2>{{.Text.Title}} <span class="{{if eq .Text.Result "succeeded"}}ok{{else if eq .Text.Result "FAILED"}}fail{{else}}muted{{end}}">{{.Text.Result}}</span></h2>
 <p class="muted">{{.Text.Subtitle}}</p>
 {{if .Text.FailHead}}<div class="failure"><p class="fail">{{.Text.FailHead}}</p><ul>{{range .Text.FailLines}}<li>{{.}}</li>{{end}}</ul></div>
+{{end}}{{if .Text.Diagnosis}}<div class="caption"><p><b>{{.DiagnosisHead}}</b></p><ul>{{range .Text.Diagnosis}}<li>{{.}}</li>{{end}}</ul></div>
 {{end}}{{if .Text.Caption}}<div class="caption"><p><b>{{.CaptionHead}}</b></p><ul>{{range .Text.Caption}}<li>{{.}}</li>{{end}}</ul></div>
 {{end}}<p class="muted">{{.Text.Clock}}</p>
 <p class="narrow muted">The picture is {{$w}} px wide: scroll it sideways to see the rest.</p>

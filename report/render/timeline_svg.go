@@ -194,6 +194,7 @@ type tlText struct {
 	Title, Result, ResultClass string
 	Subtitle                   string
 	Caption                    []string
+	Diagnosis                  []string
 	FailHead                   string
 	FailLines                  []string
 	Clock                      string
@@ -228,7 +229,7 @@ func timelineText(t *timeline.Timeline) tlText {
 	}
 	sub = append(sub, "started "+t.Origin.Format("2006-01-02 15:04:05.000 UTC"))
 	x.Subtitle = strings.Join(sub, " · ")
-	x.Caption = t.Caption()
+	x.Caption, x.Diagnosis = t.Caption(), t.Diagnosis
 	if f := t.Failure; f != nil {
 		x.FailHead = "FAILED"
 		if f.Phase != "" {
@@ -284,6 +285,9 @@ func (d *drawer) header() {
 	for _, line := range wrap(x.Subtitle, charsIn(tlWidth-2*tlPad, tlFont)) {
 		d.y += tlLineH + 2
 		d.text(tlPad, d.y, line, "class", "tl-mu")
+	}
+	if len(x.Diagnosis) > 0 {
+		d.box(timeline.DiagnosisTitle, "tl-b", x.Diagnosis, "#f1f8ff", "#9ecbff")
 	}
 	if len(x.Caption) > 0 {
 		d.box(timeline.CaptionTitle, "tl-b", x.Caption, "#f6f8fa", "#d0d7de")

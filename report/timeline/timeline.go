@@ -15,6 +15,10 @@ import (
 // is ns since Origin on the source's wall clock.
 type Timeline struct {
 	MigrationID string
+	// Diagnosis is what `report diagnose` says of the migration, in a
+	// few lines: the cause of its total time, of its pause, and what to
+	// change.
+	Diagnosis []string
 	// Result is schema.ResultSuccess or ResultFailure when a side recorded
 	// it (failure wins), "" when no side's root span was in the input.
 	Result      string
@@ -350,7 +354,28 @@ func build(sides []model.Side) (Timeline, error) {
 		}
 	}
 	t.Failure = failureOf(src, dst)
+	t.Diagnosis = diagnosisLines(report.DiagnoseMigration(sides, report.DiagnoseOptions{}))
 	return t, nil
+}
+
+// DiagnosisTitle heads the diagnosis box.
+const DiagnosisTitle = "Diagnosis (report diagnose)"
+
+func diagnosisLines(d report.Diagnosis) []string {
+	lines := []string{
+		fmt.Sprintf("Total time %s: %s. %s", Dur(d.TotalNs), d.Cause, d.Why),
+	}
+	if d.DowntimeCause != "" {
+		pause := d.BlackoutNs
+		if pause == 0 {
+			pause = d.DowntimeNs
+		}
+		lines = append(lines, fmt.Sprintf("Pause %s: %s. %s", Dur(pause), d.DowntimeCause, d.DowntimeWhy))
+	}
+	if d.Suggestion != "" {
+		lines = append(lines, "Change: "+d.Suggestion)
+	}
+	return lines
 }
 
 func clockOf(dst *model.Side) Clock {

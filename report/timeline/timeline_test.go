@@ -359,3 +359,18 @@ func TestCountAndTSCDelta(t *testing.T) {
 		t.Errorf("TSCDelta(2^64-1) = %q, want -1 (a step back, modulo 2^64)", got)
 	}
 }
+
+// The picture's diagnosis is report diagnose's, not a second opinion.
+func TestDiagnosisIsReportDiagnose(t *testing.T) {
+	sides := readTrace(t, "migrate-sim.jsonl")
+	tls, err := timeline.Build(sides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := report.DiagnoseMigration(sides, report.DiagnoseOptions{})
+	got := tls[0].Diagnosis
+	if len(got) < 2 || !strings.Contains(got[0], string(d.Cause)) || !strings.Contains(got[0], d.Why) ||
+		!strings.Contains(got[1], string(d.DowntimeCause)) {
+		t.Errorf("diagnosis lines %q do not say %s / %s", got, d.Cause, d.DowntimeCause)
+	}
+}
