@@ -63,6 +63,13 @@ func ParseResolution(s string) (Resolution, error) {
 	return "", fmt.Errorf("unknown resolution %q (want commit or abort)", s)
 }
 
+// How a side learnt its handoff's outcome when the stream did not tell it
+// (model.Side.HandoffSettledBy).
+const (
+	SettledByPeer     = "peer"
+	SettledByOperator = "operator"
+)
+
 // Sentinels of the handoff; match with errors.Is.
 var (
 	// ErrNotPending: a resolution for a side that is not waiting for one.
@@ -152,6 +159,7 @@ func (s *side) awaitOutcome(ctx context.Context, peerAddr string, verdict func(H
 			cancel()
 			if r := verdict(st, err); r != "" {
 				s.cfg.Logger.Info("handoff settled by the peer", "peer_state", st, "err", err, "resolution", r)
+				s.result.HandoffSettledBy = SettledByPeer
 				return r, nil
 			}
 			if err != nil {
@@ -161,6 +169,7 @@ func (s *side) awaitOutcome(ctx context.Context, peerAddr string, verdict func(H
 		select {
 		case r := <-h.decide:
 			s.cfg.Logger.Warn("handoff settled by an operator", "resolution", r)
+			s.result.HandoffSettledBy = SettledByOperator
 			return r, nil
 		case <-ctx.Done():
 			return "", fmt.Errorf("waiting for the handoff's outcome: %w", ctx.Err())

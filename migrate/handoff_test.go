@@ -239,7 +239,7 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 	defer cancel()
 	id := NewID()
 	p.serve(ctx, id, srcCfg, srcWrap)
-	vm, _, dstErr := RunDestination(ctx, dial, backend, id, dstCfg)
+	vm, dres, dstErr := RunDestination(ctx, dial, backend, id, dstCfg)
 	out := <-p.srcRes
 	close(stop)
 	<-watched
@@ -278,6 +278,10 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 		if sh != HandoffCompleted || dh != HandoffResumed {
 			t.Errorf("handoff records: source %q, destination %q; want %q and %q", sh, dh, HandoffCompleted, HandoffResumed)
 		}
+	}
+	// Each side's model records its last handoff state, as its trace will.
+	if out.res == nil || out.res.Handoff != string(sh) || dres == nil || dres.Handoff != string(dh) {
+		t.Errorf("the models record the handoff as %+v and %+v, want %q and %q", out.res, dres, sh, dh)
 	}
 	if _, pending := srcH.State(); pending {
 		t.Error("the source is still pending")

@@ -117,6 +117,9 @@ func (s *side) finish(err error) {
 	if s.conn != nil {
 		r.BytesSent, r.BytesReceived = int64(s.conn.BytesSent()), int64(s.conn.BytesReceived())
 	}
+	if st, _ := s.cfg.Handoff.State(); st != HandoffNone {
+		r.Handoff = string(st)
+	}
 	r.Result = schema.ResultSuccess
 	if err != nil {
 		r.Result, r.Error = schema.ResultFailure, err.Error()

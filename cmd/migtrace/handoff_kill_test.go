@@ -131,8 +131,11 @@ func testHandoffKill(t *testing.T, bin string, row killRow) {
 			t.Fatalf("resolve: %s", res)
 		}
 		st = survivor.Await(t, 30*time.Second, func(st server.InstanceStatus) bool {
-			return st.State != server.StateHandoffPending
+			return st.State != server.StateHandoffPending && st.Migration != nil && st.Migration.Detail != nil
 		})
+		if d := st.Migration.Detail; d.HandoffSettledBy != migrate.SettledByOperator {
+			t.Errorf("the survivor's record says the handoff was settled by %q, want %q", d.HandoffSettledBy, migrate.SettledByOperator)
+		}
 	}
 	if row.guestOnSurvivor {
 		if st.State != server.StateRunning {

@@ -59,6 +59,14 @@ type Side struct {
 	// own spans.
 	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
 
+	// Handoff is the side's last handoff state (see migrate.HandoffState:
+	// "committed", "completed", "resumed", "aborted", ...), "" when the
+	// migration never reached the handoff. HandoffSettledBy says how the
+	// side learnt the outcome when the stream did not tell it: "peer" (it
+	// asked the peer's record) or "operator" (migtrace resolve).
+	Handoff          string `json:"handoff,omitempty"`
+	HandoffSettledBy string `json:"handoff_settled_by,omitempty"`
+
 	// TimeRead is, on a source, the time data it read from its VMM and
 	// sent in its TimeData phase, recorded on its own span so that the
 	// destination's Migration stage can be checked against it.

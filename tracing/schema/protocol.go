@@ -11,4 +11,10 @@ const (
 	// AttrSourceDowntimeNs: on the destination's root span, the source's
 	// pause-to-handoff time as the source measured it.
 	AttrSourceDowntimeNs = "migration.source.downtime_ns"
+	// AttrHandoffState: on each side's root span, its last handoff state
+	// (docs/protocol.md §9).
+	AttrHandoffState = "migration.handoff.state"
+	// AttrHandoffSettledBy: on a root span, "peer" or "operator" when the
+	// side learnt the handoff's outcome other than from the stream.
+	AttrHandoffSettledBy = "migration.handoff.settled_by"
 )

@@ -224,6 +224,8 @@ func (s *sideState) addRoot(sp ptrace.Span, a *attrReader) (bool, error) {
 	m.BytesReceived = a.int(schema.AttrBytesReceived)
 	m.DowntimeNs = a.int(schema.AttrDowntimeNs)
 	m.SourceDowntimeNs = a.int(schema.AttrSourceDowntimeNs)
+	m.Handoff = a.str(schema.AttrHandoffState)
+	m.HandoffSettledBy = a.str(schema.AttrHandoffSettledBy)
 	if a.has(schema.AttrBlackoutNs) {
 		m.Blackout = a.blackout()
 	}

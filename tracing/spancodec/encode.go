@@ -62,6 +62,12 @@ func RootEndAttributes(s *model.Side) []attribute.KeyValue {
 	if s.SourceDowntimeNs != 0 {
 		attrs = append(attrs, attribute.Int64(schema.AttrSourceDowntimeNs, s.SourceDowntimeNs))
 	}
+	if s.Handoff != "" {
+		attrs = append(attrs, attribute.String(schema.AttrHandoffState, s.Handoff))
+	}
+	if s.HandoffSettledBy != "" {
+		attrs = append(attrs, attribute.String(schema.AttrHandoffSettledBy, s.HandoffSettledBy))
+	}
 	if s.Blackout != nil {
 		attrs = append(attrs, blackoutAttributes(*s.Blackout)...)
 	}
