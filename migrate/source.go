@@ -46,6 +46,10 @@ func runSource(ctx context.Context, st *Stream, vm vmm.VM, id ID, cfg Config) (*
 	src := &source{side: s, vm: vm, ram: newRAMSender(s, vm)}
 	err := src.run()
 	if err != nil {
+		// Before abort resumes the guest, so it resumes at full speed.
+		if uerr := src.ram.unthrottle(s.ctx); uerr != nil {
+			s.cfg.Logger.Error("after a failed migration", "err", uerr)
+		}
 		src.abort(err)
 	}
 	s.finish(err)
@@ -156,6 +160,11 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 	s.paused = true
 	hrt, wall := s.clock.Now()
 	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
+	// The guest no longer runs here; should it run here again, after a
+	// failure, it runs at full speed.
+	if err := s.ram.unthrottle(ctx); err != nil {
+		return err
+	}
 	if s.cfg.SkipMemoryChecksum {
 		return nil
 	}
