@@ -256,9 +256,9 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
 	s.result.PeerName = peer.Name
-	s.peerAPI = peer.Address
+	s.peerAPI = reachableAPI(peer.Address, s.result.Peer)
 	if s.cfg.OnPeerAPI != nil {
-		s.cfg.OnPeerAPI(peer.Address)
+		s.cfg.OnPeerAPI(s.peerAPI)
 	}
 	return s.conn.Send(ctx, &wire.ServerState{Name: s.cfg.Name, Address: s.cfg.Address})
 }
@@ -341,6 +341,26 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	h.set(HandoffCompleted)
 	return nil
+}
+
+// reachableAPI is the API address a destination advertised, with an
+// unspecified host (a server listening on every address: "[::]:7100",
+// "0.0.0.0:7100", ":7100") replaced by the host its stream came from,
+// streamPeer. Dialled as advertised, it would reach this host's own
+// server, which cannot settle a lost handoff.
+func reachableAPI(advertised, streamPeer string) string {
+	host, port, err := net.SplitHostPort(advertised)
+	if err != nil {
+		return advertised
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return advertised
+	}
+	peerHost, _, err := net.SplitHostPort(streamPeer)
+	if err != nil || peerHost == "" {
+		return advertised
+	}
+	return net.JoinHostPort(peerHost, port)
 }
 
 // sourceVerdict settles a committed source's pending handoff from the
