@@ -285,9 +285,11 @@ func TestAutoConverge(t *testing.T) {
 
 // 20 ms round trip: each of the protocol's round trips shows in the phase
 // that makes it. The destination's Sync makes the upgrade, the version
-// handshake and one exchange per clock probe; the source's TimeData and
-// DeviceState wait one round trip for an Okay, its Finish two (Okay, then
-// Resumed); the destination's RamPull and ServerState wait one.
+// handshake and one exchange per clock probe (the source's, the last two);
+// the source's TimeData and DeviceState wait one round trip for an Okay,
+// its Finish two (Okay, then Resumed); the destination's RamPull and
+// ServerState wait one. The migration delta is the one way the time data
+// travelled.
 func TestLatency(t *testing.T) {
 	run := scenarios.Latency(t, env(t))
 	m := run.Migrations[0]
@@ -304,15 +306,18 @@ func TestLatency(t *testing.T) {
 	probes := migrate.DefaultClockProbes
 	srcT, dstT := table(t, phases, m.ID, schema.RoleSource), table(t, phases, m.ID, schema.RoleDestination)
 	// The round trips are the least a phase takes; the margins are what
-	// a busy machine adds (the source's Finish also waits for its memory
-	// checksum, which the paused push overlaps but may not hide).
+	// a busy machine adds. Both Syncs also wait for the destination to
+	// build its VM, and the destination's for its dial; the source's
+	// Finish waits for its memory checksum, which the paused push
+	// overlaps but may not hide.
 	tests := []struct {
 		what   string
 		got    time.Duration
 		trips  int
 		margin time.Duration
 	}{
-		{"destination Sync", elapsed(t, dstT, schema.PhaseSync), probes + 2, 80 * time.Millisecond},
+		{"source Sync", elapsed(t, srcT, schema.PhaseSync), probes + 1, 100 * time.Millisecond},
+		{"destination Sync", elapsed(t, dstT, schema.PhaseSync), probes + 2, 150 * time.Millisecond},
 		{"source TimeData", elapsed(t, srcT, schema.PhaseTimeData), 1, 15 * time.Millisecond},
 		{"source DeviceState", elapsed(t, srcT, schema.PhaseDeviceState), 1, 15 * time.Millisecond},
 		{"destination RamPull", elapsed(t, dstT, schema.PhaseRamPull), 1, 15 * time.Millisecond},
