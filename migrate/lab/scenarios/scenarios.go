@@ -283,9 +283,13 @@ func SeedClocks(t testing.TB, env Env) *Run {
 const (
 	BandwidthRate = 12_500_000 // bytes/s: 100 Mbit/s
 	// BandwidthSettle is how long the guest dirties memory before the
-	// migration: 16 MiB at 8 MiB/s, which round 0 carries in over a
+	// migration: 12 MiB at 8 MiB/s, which round 0 carries in over a
 	// second, long enough for the link's rate to show.
-	BandwidthSettle = 2 * time.Second
+	BandwidthSettle = 1500 * time.Millisecond
+	// BandwidthDowntime is the downtime target: the guest dirties 70 %
+	// of what the link carries, so each round's dirty set is 70 % of the
+	// last, and pre-copy reaches this in about six rounds.
+	BandwidthDowntime = 200 * time.Millisecond
 )
 
 // Bandwidth migrates a 256 MiB guest dirtying 8 MiB/s over a 100 Mbit/s
@@ -298,7 +302,7 @@ func Bandwidth(t testing.TB, env Env) *Run {
 	dst := w.host("dst", lab.HostOptions{})
 	k := w.link(src, dst, lab.LinkOptions{Rate: BandwidthRate})
 	w.serve(dst, "--memory", "256MiB")
-	w.serve(src, "--boot", "--memory", "256MiB", "--dirty-rate", "8MiB", "--downtime-target", "100ms")
+	w.serve(src, "--boot", "--memory", "256MiB", "--dirty-rate", "8MiB", "--downtime-target", BandwidthDowntime.String())
 	w.settle(src, BandwidthSettle)
 	w.migrate("100 Mbit/s", src, dst, k.ServeAddr(src))
 	return w.finish()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,16 +225,28 @@ func TestBandwidth(t *testing.T) {
 		t.Errorf("%d rounds, dirty pages %d after the first and %d after the last: pre-copy did not converge",
 			n, rounds[0].DirtyPages, rounds[n-1].DirtyPages)
 	}
-	// Round 0 carries the most: its rate is the link's. tbf counts the
-	// Ethernet, IP and TCP headers (54 of every 1514 bytes), which the
-	// stream does not, so the stream gets at most 96 % of it.
-	r0 := rounds[0]
-	rate := float64(r0.WireBytes) / time.Duration(r0.RoundNs).Seconds()
+	// A round's rate is the link's: tbf counts the Ethernet, IP and TCP
+	// headers (54 of every 1514 bytes), which the stream does not, so the
+	// stream gets at most 96 % of it. The median round is the measure: a
+	// busy machine starves serve of CPU in some round now and then (round
+	// 0 also reads all 256 MiB to find the zero pages), and a round under
+	// a megabyte rides tbf's bucket.
+	var rates []float64
+	for _, r := range rounds {
+		if r.WireBytes >= 1<<20 {
+			rates = append(rates, float64(r.WireBytes)/time.Duration(r.RoundNs).Seconds())
+		}
+	}
+	slices.Sort(rates)
+	if len(rates) == 0 {
+		t.Fatal("no round carried a megabyte")
+	}
+	rate := rates[len(rates)/2]
 	tb := table(t, phases, m.ID, schema.RoleSource)
-	t.Logf("round 0: %.2f MB/s over the wire; report phases: %d KiB/s unpaused; downtime %v",
+	t.Logf("median round: %.2f MB/s over the wire; report phases: %d KiB/s unpaused; downtime %v",
 		rate/1e6, *tb.Pages.UnpausedKiBps, time.Duration(src.DowntimeNs))
 	if lo := 0.9 * scenarios.BandwidthRate; rate < lo || rate > scenarios.BandwidthRate {
-		t.Errorf("round 0 moved %.2f MB/s, want within 10 %% below the link's %.1f MB/s", rate/1e6, scenarios.BandwidthRate/1e6)
+		t.Errorf("the median round moved %.2f MB/s, want within 10 %% below the link's %.1f MB/s", rate/1e6, scenarios.BandwidthRate/1e6)
 	}
 	check(t, m, 0)
 }
