@@ -13,6 +13,7 @@ import (
 	"github.com/migtrace/migtrace/migrate/lab/scenarios"
 	"github.com/migtrace/migtrace/migrate/server"
 	"github.com/migtrace/migtrace/migrate/server/servertest"
+	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -268,22 +269,32 @@ func TestAutoConverge(t *testing.T) {
 				time.Duration(r.RoundNs).Round(time.Millisecond), r.DirtyPages)
 		}
 		downtime := time.Duration(src.DowntimeNs)
-		first, last := rounds[0].DirtyPages, rounds[len(rounds)-1].DirtyPages
-		t.Logf("%s: %d rounds, throttle steps %+v, downtime %v (target %v)", m.Label, len(rounds), src.ThrottleSteps,
-			downtime.Round(time.Millisecond), scenarios.AutoConvergeDowntime)
+		first, lastRound := rounds[0].DirtyPages, rounds[len(rounds)-1]
+		last := lastRound.DirtyPages
+		// Pre-copy converged if what was left fit the target at the rate
+		// the last round measured, rather than stopping at the limit.
+		lastRate := float64(lastRound.WireBytes) / time.Duration(lastRound.RoundNs).Seconds()
+		left := time.Duration(float64(last*vmm.PageSize) / lastRate * float64(time.Second))
+		converged := left <= scenarios.AutoConvergeDowntime
+		t.Logf("%s: %d rounds, throttle steps %+v; %d dirty pages left, %v at %.2f MB/s; downtime %v (target %v)", m.Label,
+			len(rounds), src.ThrottleSteps, last, left.Round(time.Millisecond), lastRate/1e6, downtime.Round(time.Millisecond),
+			scenarios.AutoConvergeDowntime)
 		switch m.Label {
 		case scenarios.LabelWithoutAutoConverge:
-			if len(rounds) != scenarios.AutoConvergeRounds || last < first {
-				t.Errorf("%s: %d rounds, dirty pages %d after the first, %d after the last; want the %d-round limit, never shrinking",
-					m.Label, len(rounds), first, last, scenarios.AutoConvergeRounds)
+			if converged || len(rounds) != scenarios.AutoConvergeRounds || last < first {
+				t.Errorf("%s: %d rounds, dirty pages %d after the first, %d (%v) after the last; want the %d-round limit, never shrinking or fitting",
+					m.Label, len(rounds), first, last, left, scenarios.AutoConvergeRounds)
 			}
 			if downtime <= scenarios.AutoConvergeDowntime || len(src.ThrottleSteps) != 0 {
 				t.Errorf("%s: downtime %v, throttle steps %+v; want over the target, no throttle", m.Label, downtime, src.ThrottleSteps)
 			}
 		case scenarios.LabelWithAutoConverge:
-			if len(rounds) >= scenarios.AutoConvergeRounds || last >= first {
-				t.Errorf("%s: %d rounds, dirty pages %d after the first, %d after the last; want fewer than %d, shrinking",
-					m.Label, len(rounds), first, last, scenarios.AutoConvergeRounds)
+			// Usually in round 2, the first throttled; a busy machine
+			// that lets the guest run long before the migration can make
+			// it round 3.
+			if !converged || last >= first {
+				t.Errorf("%s: dirty pages %d after the first round, %d (%v) after the last; want shrinking to fit the target",
+					m.Label, first, last, left)
 			}
 			if downtime > scenarios.AutoConvergeDowntime {
 				t.Errorf("%s: downtime %v over the %v target", m.Label, downtime, scenarios.AutoConvergeDowntime)
