@@ -3,6 +3,7 @@ package scenarios_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -315,7 +316,31 @@ func TestAutoConverge(t *testing.T) {
 // ServerState wait one. The migration delta is the one way the time data
 // travelled.
 func TestLatency(t *testing.T) {
-	run := scenarios.Latency(t, env(t))
+	// A phase shorter than its round trips fails at once: no load
+	// causes that. One longer than its margin allows is what a busy
+	// machine does now and then, so the scenario is run again, up to
+	// busyAttempts times, before that counts as a failure.
+	for attempt := 1; ; attempt++ {
+		slow := latencyChecks(t, scenarios.Latency(t, env(t)))
+		if len(slow) == 0 {
+			return
+		}
+		if attempt == busyAttempts {
+			t.Errorf("slower than its round trips allow in each of %d runs; the last:\n%s", attempt, strings.Join(slow, "\n"))
+			return
+		}
+		t.Logf("run %d slower than its round trips allow, on a busy machine; again:\n%s", attempt, strings.Join(slow, "\n"))
+	}
+}
+
+// busyAttempts is how often a scenario whose timing a busy machine can
+// spoil is run before that counts as a failure.
+const busyAttempts = 3
+
+// latencyChecks asserts what the latency scenario must show and returns
+// the measurements over their margins.
+func latencyChecks(t *testing.T, run *scenarios.Run) (slow []string) {
+	t.Helper()
 	m := run.Migrations[0]
 	succeeded(t, m)
 	phases, adj := tables(t, run)
@@ -324,16 +349,17 @@ func TestLatency(t *testing.T) {
 	rtt := scenarios.LatencyRTT
 	// The wall clocks agree: the migration delta is the TimeData
 	// message's one way.
-	if d := stageDuration(t, adj, m.ID, schema.StageMigration); !within(d, rtt/2, rtt/2+5*time.Millisecond) {
-		t.Errorf("Migration row %v, want the %v one way the time data travelled (+5 ms)", d, rtt/2)
+	if d := stageDuration(t, adj, m.ID, schema.StageMigration); d < rtt/2 {
+		t.Errorf("Migration row %v, less than the %v one way the time data travelled", d, rtt/2)
+	} else if d > rtt/2+5*time.Millisecond {
+		slow = append(slow, fmt.Sprintf("Migration row %v, over the %v one way (+5 ms)", d, rtt/2))
 	}
 	probes := migrate.DefaultClockProbes
 	srcT, dstT := table(t, phases, m.ID, schema.RoleSource), table(t, phases, m.ID, schema.RoleDestination)
-	// The round trips are the least a phase takes; the margins are what
-	// a busy machine adds. Both Syncs also wait for the destination to
-	// build its VM, and the destination's for its dial; the source's
-	// Finish waits for its memory checksum, which the paused push
-	// overlaps but may not hide.
+	// The margins are what a busy machine adds. Both Syncs also wait for
+	// the destination to build its VM, and the destination's for its
+	// dial; the source's Finish waits for its memory checksum, which the
+	// paused push overlaps but may not hide.
 	tests := []struct {
 		what   string
 		got    time.Duration
@@ -342,24 +368,28 @@ func TestLatency(t *testing.T) {
 	}{
 		{"source Sync", elapsed(t, srcT, schema.PhaseSync), probes + 1, 100 * time.Millisecond},
 		{"destination Sync", elapsed(t, dstT, schema.PhaseSync), probes + 2, 150 * time.Millisecond},
-		{"source TimeData", elapsed(t, srcT, schema.PhaseTimeData), 1, 15 * time.Millisecond},
-		{"source DeviceState", elapsed(t, srcT, schema.PhaseDeviceState), 1, 15 * time.Millisecond},
-		{"destination RamPull", elapsed(t, dstT, schema.PhaseRamPull), 1, 15 * time.Millisecond},
-		{"destination ServerState", elapsed(t, dstT, schema.PhaseServerState), 1, 15 * time.Millisecond},
+		{"source TimeData", elapsed(t, srcT, schema.PhaseTimeData), 1, 10 * time.Millisecond},
+		{"source DeviceState", elapsed(t, srcT, schema.PhaseDeviceState), 1, 10 * time.Millisecond},
+		{"destination RamPull", elapsed(t, dstT, schema.PhaseRamPull), 1, 10 * time.Millisecond},
+		{"destination ServerState", elapsed(t, dstT, schema.PhaseServerState), 1, 10 * time.Millisecond},
 		{"source Finish", elapsed(t, srcT, schema.PhaseFinish), 2, 100 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		lo := time.Duration(tc.trips) * rtt
 		t.Logf("%s: %v = %.2f round trips (want %d)", tc.what, tc.got, float64(tc.got)/float64(rtt), tc.trips)
-		if !within(tc.got, lo, lo+tc.margin) {
-			t.Errorf("%s took %v, want %d round trips of %v: %v to %v", tc.what, tc.got, tc.trips, rtt, lo, lo+tc.margin)
+		if tc.got < lo {
+			t.Errorf("%s took %v, less than its %d round trips of %v", tc.what, tc.got, tc.trips, rtt)
+		} else if tc.got > lo+tc.margin {
+			slow = append(slow, fmt.Sprintf("%s took %v, over its %d round trips (%v) + %v", tc.what, tc.got, tc.trips, lo, tc.margin))
 		}
 	}
 	c := dst.ClockOffset
 	t.Logf("clock probes: best round trip %v over %d samples; source downtime %v (%.1f round trips)",
 		time.Duration(c.RTTNs), c.Samples, time.Duration(src.DowntimeNs), float64(src.DowntimeNs)/float64(rtt))
-	if !within(time.Duration(c.RTTNs), rtt, rtt+5*time.Millisecond) || c.Samples != int64(probes) {
-		t.Errorf("clock probes: best round trip %v over %d samples, want %v (+5 ms) over %d", time.Duration(c.RTTNs), c.Samples, rtt, probes)
+	if time.Duration(c.RTTNs) < rtt || c.Samples != int64(probes) {
+		t.Errorf("clock probes: best round trip %v over %d samples, want at least %v over %d", time.Duration(c.RTTNs), c.Samples, rtt, probes)
+	} else if time.Duration(c.RTTNs) > rtt+5*time.Millisecond {
+		slow = append(slow, fmt.Sprintf("clock probes: best round trip %v, over %v + 5 ms", time.Duration(c.RTTNs), rtt))
 	}
 	// From the pause: the paused round's ack, TimeData, DeviceState,
 	// ServerState and Finish's Okay each wait a round trip at least.
@@ -367,6 +397,7 @@ func TestLatency(t *testing.T) {
 		t.Errorf("downtime %v, less than the %v its round trips take", time.Duration(src.DowntimeNs), min)
 	}
 	check(t, m, 0)
+	return slow
 }
 
 // The destination's wall clock 3 ms ahead: over a direct link the
@@ -426,8 +457,8 @@ func TestClockSkew(t *testing.T) {
 		// What is left of the corrected delta is the transit time and
 		// the estimate's miss.
 		left := delta[p.corrected] - (scenarios.SkewOffset - estimate[p.corrected])
-		if !within(left, 0, 2*time.Millisecond) {
-			t.Errorf("%s: Migration row %v, want the %v offset less the %v estimate, plus under 2 ms of transit",
+		if !within(left, 0, 3*time.Millisecond) {
+			t.Errorf("%s: Migration row %v, want the %v offset less the %v estimate, plus under 3 ms of transit",
 				p.corrected, delta[p.corrected], scenarios.SkewOffset, estimate[p.corrected])
 		}
 	}
