@@ -78,7 +78,7 @@ func tables(t *testing.T, run *scenarios.Run) ([]render.PhaseTable, []render.Adj
 func check(t *testing.T, m *scenarios.Migration, want int) string {
 	t.Helper()
 	r := report(t, "check", "--migration", m.ID, m.SourceTrace, m.DestinationTrace)
-	t.Logf("migtrace report check --migration %s (%s):\n%s%s", m.ID, m.Label, r.Stdout, r.Stderr)
+	t.Logf("migtrace report check --migration %s %s %s   # %s:\n%s%s", m.ID, m.SourceTrace, m.DestinationTrace, m.Label, r.Stdout, r.Stderr)
 	if r.Code != want {
 		t.Errorf("%s: report check exit %d, want %d", m.Label, r.Code, want)
 	}
