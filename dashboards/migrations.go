@@ -21,6 +21,7 @@ const (
 	unitBytes       = "bytes"
 	unitBytesPerSec = "binBps"
 	unitCount       = "short"
+	unitPercent     = "percent"
 )
 
 // promQuery is one Prometheus target of a panel.
@@ -225,6 +226,13 @@ func migrationsDashboard(n promNames) *dashboard.DashboardBuilder {
 			promQuery{expr: n.clockOffset + " + " + n.clockOffsetError, legend: legend("upper bound", labelInstance)},
 			promQuery{expr: n.clockOffset + " - " + n.clockOffsetError, legend: legend("lower bound", labelInstance)},
 		)))
+	d.WithPanel(timeseries.NewPanelBuilder().Id(ids.next()).
+		Title("Auto-converge throttle").
+		Description("Share of time auto-converge makes a migrating guest's vCPUs sleep, on its source: it steps up while pre-copy rounds do not shrink the dirty set, and drops to 0 at the pause.").
+		Span(8).Height(8).Unit(unitPercent).
+		Targets(targets(promQuery{
+			expr: selector(n.throttle, roleOnly...), legend: legend("", labelInstance),
+		})))
 	return d
 }
 

@@ -23,6 +23,7 @@ const (
 type promNames struct {
 	phaseDuration, ramTransferred, migrations, downtime, blackout string
 	precopyRounds, tscAdjustment, clockOffset, clockOffsetError   string
+	throttle                                                      string
 
 	role, phase, result, ramPaused, stage string
 }
@@ -55,6 +56,7 @@ func resolveNames() (promNames, error) {
 	metric(&n.tscAdjustment, schema.MetricTSCAdjustment)
 	metric(&n.clockOffset, schema.MetricClockOffset)
 	metric(&n.clockOffsetError, schema.MetricClockOffsetError)
+	metric(&n.throttle, schema.MetricThrottle)
 	label(&n.role, schema.AttrRole)
 	label(&n.phase, schema.AttrPhase)
 	label(&n.result, schema.AttrResult)

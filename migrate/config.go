@@ -20,6 +20,14 @@ const (
 	DefaultClockProbes    = 8
 )
 
+// Auto-converge's defaults, QEMU's: cpu-throttle-initial,
+// cpu-throttle-increment and max-cpu-throttle, in percent.
+const (
+	DefaultThrottleInitial   = 20
+	DefaultThrottleIncrement = 10
+	DefaultThrottleMax       = vmm.MaxThrottle
+)
+
 // Metrics receives the migration's metrics; *tracing.Instruments
 // implements it. A nil Metrics records nothing.
 type Metrics interface {
@@ -31,6 +39,7 @@ type Metrics interface {
 	PrecopyRounds(ctx context.Context, role schema.Role, n int)
 	TSCAdjustment(ctx context.Context, stage schema.Stage, ticks uint64)
 	ClockOffset(ctx context.Context, offset, bound time.Duration)
+	Throttle(ctx context.Context, role schema.Role, percent int)
 }
 
 // Config tunes one side of a migration. The zero value works.
@@ -50,6 +59,19 @@ type Config struct {
 	MaxRounds int
 	// MaxBandwidth caps migration traffic in bytes per second; 0 = no cap.
 	MaxBandwidth int64
+	// AutoConverge throttles the guest's vCPUs, in steps, while pre-copy
+	// rounds do not shrink its dirty set because it dirties memory faster
+	// than the stream carries it, as QEMU's auto-converge does (source).
+	// The throttle is lifted at the pause, or when the migration fails. A
+	// VM whose backend cannot be throttled (vmm.Throttler) migrates
+	// unthrottled.
+	AutoConverge bool
+	// ThrottleInitial, ThrottleIncrement and ThrottleMax shape
+	// auto-converge's steps, in percent of vCPU time asleep: the first
+	// step, each one after, and the most. Zero takes QEMU's defaults
+	// (DefaultThrottleInitial and so on); ThrottleMax is at most
+	// vmm.MaxThrottle, and ThrottleInitial at most ThrottleMax.
+	ThrottleInitial, ThrottleIncrement, ThrottleMax int
 	// IOTimeout bounds every read and write on the migration stream.
 	IOTimeout time.Duration
 	// ClockProbes is the number of clock-offset exchanges in Sync
@@ -108,6 +130,16 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClockProbes <= 0 {
 		c.ClockProbes = DefaultClockProbes
+	}
+	if c.ThrottleMax <= 0 || c.ThrottleMax > vmm.MaxThrottle {
+		c.ThrottleMax = DefaultThrottleMax
+	}
+	if c.ThrottleInitial <= 0 {
+		c.ThrottleInitial = DefaultThrottleInitial
+	}
+	c.ThrottleInitial = min(c.ThrottleInitial, c.ThrottleMax)
+	if c.ThrottleIncrement <= 0 {
+		c.ThrottleIncrement = DefaultThrottleIncrement
 	}
 	if c.Handoff == nil {
 		c.Handoff = NewHandoff()

@@ -411,16 +411,24 @@ func linkHandoffs(src, dst *Config) {
 	dst.PeerAPI, dst.Address = "source-api", "destination-api"
 }
 
-func TestReachableAddr(t *testing.T) {
-	for _, tc := range []struct{ given, stream, want string }{
-		{"10.0.0.2:7100", "10.0.0.9:5555", "10.0.0.2:7100"},
-		{"0.0.0.0:7100", "10.0.0.9:5555", "10.0.0.9:7100"},
-		{"[::]:7100", "[fd00::9]:5555", "[fd00::9]:7100"},
-		{"dst.example:7100", "10.0.0.9:5555", "dst.example:7100"},
-		{"garbage", "10.0.0.9:5555", "garbage"},
-	} {
-		if got := reachableAddr(tc.given, tc.stream); got != tc.want {
-			t.Errorf("reachableAddr(%q, %q) = %q, want %q", tc.given, tc.stream, got, tc.want)
+// A destination listening on every address advertises an unspecified
+// host; the source asks it at the host its stream came from instead, or
+// a lost Resumed would have it ask its own server forever.
+func TestReachableAPI(t *testing.T) {
+	tests := []struct {
+		advertised, streamPeer, want string
+	}{
+		{"[::]:7100", "10.199.0.10:51234", "10.199.0.10:7100"},
+		{"0.0.0.0:7100", "10.199.0.10:51234", "10.199.0.10:7100"},
+		{":7100", "[fd00::2]:40000", "[fd00::2]:7100"},
+		{"10.199.0.6:7100", "10.199.0.10:51234", "10.199.0.6:7100"},
+		{"dst.example:7100", "10.199.0.10:51234", "dst.example:7100"},
+		{"[::]:7100", "not an address", "[::]:7100"},
+		{"garbage", "10.199.0.10:51234", "garbage"},
+	}
+	for _, tc := range tests {
+		if got := reachableAPI(tc.advertised, tc.streamPeer); got != tc.want {
+			t.Errorf("reachableAPI(%q, %q) = %q, want %q", tc.advertised, tc.streamPeer, got, tc.want)
 		}
 	}
 }

@@ -45,16 +45,27 @@ type ramSender struct {
 	taken pagebits.Bitmap
 	// rate is the measured wire throughput in bytes/s (0 until measured).
 	rate float64
+	// conv is auto-converge, off unless configured and the VM can be
+	// throttled.
+	conv converger
 }
 
 func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	pages := vm.Spec().Pages()
 	pd := wire.NewPageData(wire.MaxPagesPerFrame)
-	return &ramSender{
+	r := &ramSender{
 		s: s, vm: vm, pages: pages,
 		pd: pd, buf: pd.Data,
 		taken: pagebits.New(pages),
 	}
+	if s.cfg.AutoConverge {
+		if t, ok := vm.(vmm.Throttler); ok {
+			r.conv = converger{t: t, initial: s.cfg.ThrottleInitial, increment: s.cfg.ThrottleIncrement, max: s.cfg.ThrottleMax}
+		} else {
+			s.cfg.Logger.Warn("auto-converge is on, but this VM cannot be throttled: it migrates unthrottled", "backend", vm.Spec().Backend)
+		}
+	}
+	return r
 }
 
 // takeDirty reads and clears the VM's dirty log into b, remembering what
@@ -208,6 +219,9 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		return nil, err
 	}
 	cur.Fill(r.pages)
+	if r.conv.on() {
+		r.s.metricThrottle(ctx, 0) // armed, not throttling
+	}
 	for round := 0; ; round++ {
 		st, err := r.sendRound(ctx, round, false, cur)
 		if err != nil {
@@ -231,7 +245,91 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {
 			return cur, nil
 		}
+		if err := r.converge(ctx, span, round, dirty, st.wireBytes); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// converge feeds a round that did not end pre-copy to auto-converge and
+// applies the step it decides on, if any, to the VM: a span event, the
+// side's record, the metric.
+func (r *ramSender) converge(ctx context.Context, span trace.Span, round int, dirty, wireBytes uint64) error {
+	if !r.conv.on() {
+		return nil
+	}
+	pct, step := r.conv.observe(dirty*vmm.PageSize, wireBytes)
+	if !step {
+		return nil
+	}
+	if err := r.conv.t.SetThrottle(pct); err != nil {
+		return fmt.Errorf("auto-converge: throttling the guest to %d %%: %w", pct, err)
+	}
+	r.conv.applied = pct
+	ts := model.ThrottleStep{Round: int64(round), Percent: int64(pct)}
+	r.s.result.ThrottleSteps = append(r.s.result.ThrottleSteps, ts)
+	span.AddEvent(schema.EventThrottle, trace.WithAttributes(spancodec.ThrottleAttributes(ts)...))
+	r.s.metricThrottle(ctx, pct)
+	r.s.cfg.Logger.Info("auto-converge: throttling the guest", "round", round, "percent", pct,
+		"dirty_bytes", dirty*vmm.PageSize, "wire_bytes", wireBytes)
+	return nil
+}
+
+// unthrottle lifts auto-converge's throttle, if it set one: at the pause,
+// after which the guest no longer runs here, or when the migration fails,
+// so a guest that stays here runs at full speed again.
+func (r *ramSender) unthrottle(ctx context.Context) error {
+	if r.conv.applied == 0 {
+		return nil
+	}
+	if err := r.conv.t.SetThrottle(0); err != nil {
+		return fmt.Errorf("auto-converge: lifting the guest's %d %% throttle: %w", r.conv.applied, err)
+	}
+	r.s.cfg.Logger.Info("auto-converge: throttle lifted", "percent", r.conv.applied)
+	r.conv.applied = 0
+	r.s.metricThrottle(ctx, 0)
+	return nil
+}
+
+// Auto-converge's trigger, QEMU's (migration_trigger_throttle): a round
+// whose dirtied bytes exceed throttleTrigger % of the bytes it sent is
+// "high"; every throttleHighRounds-th high round steps the throttle.
+const (
+	throttleTrigger    = 50
+	throttleHighRounds = 2
+)
+
+// converger is auto-converge's state: QEMU's trigger and steps.
+type converger struct {
+	t                       vmm.Throttler // nil: off
+	initial, increment, max int
+	// percent is the throttle decided; applied the one the VM has.
+	percent, applied int
+	// high counts high rounds since the last step.
+	high int
+}
+
+func (c *converger) on() bool { return c.t != nil }
+
+// observe takes one round's dirtied and sent bytes and returns the
+// throttle to apply and whether it is a new step.
+func (c *converger) observe(dirtyBytes, wireBytes uint64) (int, bool) {
+	if dirtyBytes*100 <= wireBytes*throttleTrigger {
+		return c.percent, false
+	}
+	if c.high++; c.high < throttleHighRounds {
+		return c.percent, false
+	}
+	c.high = 0
+	next := c.initial
+	if c.percent > 0 {
+		next = min(c.percent+c.increment, c.max)
+	}
+	if next == c.percent {
+		return c.percent, false // at the most already
+	}
+	c.percent = next
+	return next, true
 }
 
 // fitsDowntime reports whether dirty pages could be sent within the

@@ -152,3 +152,10 @@ func (s *side) start(ctx context.Context) {
 	hi, lo := s.id.Halves()
 	probes.MigrationBegin(s.role, hi, lo)
 }
+
+// metricThrottle sets the throttle gauge, when there are metrics.
+func (s *side) metricThrottle(ctx context.Context, percent int) {
+	if m := s.cfg.Metrics; m != nil {
+		m.Throttle(ctx, s.role, percent)
+	}
+}

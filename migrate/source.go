@@ -46,6 +46,10 @@ func runSource(ctx context.Context, st *Stream, vm vmm.VM, id ID, cfg Config) (*
 	src := &source{side: s, vm: vm, ram: newRAMSender(s, vm)}
 	err := src.run()
 	if err != nil {
+		// Before abort resumes the guest, so it resumes at full speed.
+		if uerr := src.ram.unthrottle(s.ctx); uerr != nil {
+			s.cfg.Logger.Error("after a failed migration", "err", uerr)
+		}
 		src.abort(err)
 	}
 	s.finish(err)
@@ -156,6 +160,11 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 	s.paused = true
 	hrt, wall := s.clock.Now()
 	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
+	// The guest no longer runs here; should it run here again, after a
+	// failure, it runs at full speed.
+	if err := s.ram.unthrottle(ctx); err != nil {
+		return err
+	}
 	if s.cfg.SkipMemoryChecksum {
 		return nil
 	}
@@ -247,7 +256,7 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	s.cfg.Logger.Info("destination identified", "name", peer.Name, "address", peer.Address)
 	s.result.PeerName = peer.Name
-	s.peerAPI = reachableAddr(peer.Address, s.result.Peer)
+	s.peerAPI = reachableAPI(peer.Address, s.result.Peer)
 	if s.cfg.OnPeerAPI != nil {
 		s.cfg.OnPeerAPI(s.peerAPI)
 	}
@@ -334,6 +343,26 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	return nil
 }
 
+// reachableAPI is the API address a destination advertised, with an
+// unspecified host (a server listening on every address: "[::]:7100",
+// "0.0.0.0:7100", ":7100") replaced by the host its stream came from,
+// streamPeer. Dialled as advertised, it would reach this host's own
+// server, which cannot settle a lost handoff.
+func reachableAPI(advertised, streamPeer string) string {
+	host, port, err := net.SplitHostPort(advertised)
+	if err != nil {
+		return advertised
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return advertised
+	}
+	peerHost, _, err := net.SplitHostPort(streamPeer)
+	if err != nil || peerHost == "" {
+		return advertised
+	}
+	return net.JoinHostPort(peerHost, port)
+}
+
 // sourceVerdict settles a committed source's pending handoff from the
 // destination's record: it runs the guest (commit: destroy ours) or it
 // discarded or never had it (abort: resume ours). Otherwise keep asking.
@@ -378,23 +407,4 @@ func (s *source) abort(cause error) {
 			s.cfg.Logger.Error("resuming the VM after a failed migration", "err", err)
 		}
 	}
-}
-
-// reachableAddr is the API address to ask a peer at: the one it gave,
-// unless it listens on every interface (0.0.0.0, ::), whose host says
-// nothing about where it is; its port on the host the stream came from
-// is then the best address known.
-func reachableAddr(given, streamPeer string) string {
-	host, port, err := net.SplitHostPort(given)
-	if err != nil {
-		return given
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
-		return given
-	}
-	peerHost, _, err := net.SplitHostPort(streamPeer)
-	if err != nil {
-		return given
-	}
-	return net.JoinHostPort(peerHost, port)
 }

@@ -26,8 +26,9 @@ var update = flag.Bool("update", false, "rewrite report/otlpread/testdata/migrat
 
 // tracedPair runs one migration whose spans both sides export through the
 // OTLP JSON Lines file exporter, as `serve --trace-file` does, and returns
-// the file and what each side returned.
-func tracedPair(t *testing.T, srcCfg, dstCfg Config, wrap func(net.Conn) net.Conn, opts ...sim.Option) (trace []byte, src, dst *model.Side, dstErr error) {
+// the file and what each side returned. The migration starts once the
+// guest has run 20 ms and written at least before pages.
+func tracedPair(t *testing.T, srcCfg, dstCfg Config, wrap func(net.Conn) net.Conn, before uint64, opts ...sim.Option) (trace []byte, src, dst *model.Side, dstErr error) {
 	t.Helper()
 	var buf bytes.Buffer
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(tracing.NewFileExporter(&buf)))
@@ -38,6 +39,7 @@ func tracedPair(t *testing.T, srcCfg, dstCfg Config, wrap func(net.Conn) net.Con
 	id := NewID()
 	p.serve(ctx, id, srcCfg, wrap)
 	time.Sleep(20 * time.Millisecond) // let the guest dirty memory
+	waitDirty(t, p.srcVM, before)
 	vm, dres, err := RunDestination(ctx, p.dialer(), p.backend, id, dstCfg)
 	if vm != nil {
 		t.Cleanup(func() { _ = vm.Destroy() })
@@ -80,24 +82,35 @@ func normalise(m model.Side) model.Side {
 // rebuilds from the spans that side wrote, field for field.
 func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		dropAt  schema.Phase // cut the stream as the source begins it; 0 for none
-		wantErr bool
-		file    string // the testdata file -update writes
+		name         string
+		dropAt       schema.Phase // cut the stream as the source begins it; 0 for none
+		autoConverge bool         // the guest outpaces a bandwidth cap, and is throttled
+		wantErr      bool
+		file         string // the testdata file -update writes
 	}{
 		{name: "success", file: "migrate-sim.jsonl"},
 		{name: "failure in TimeData", dropAt: schema.PhaseTimeData, wantErr: true, file: "migrate-sim-failed.jsonl"},
+		{name: "auto-converge", autoConverge: true, file: "migrate-sim-autoconverge.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srcCfg, dstCfg := Config{IOTimeout: 10 * time.Second}, Config{IOTimeout: 10 * time.Second}
+			opts, before := []sim.Option{sim.WithMemory(16 << 20), sim.WithDirtyRate(8 << 20)}, uint64(0)
+			if tc.autoConverge {
+				srcCfg = convergeSetup.cfg
+				srcCfg.AutoConverge = true
+				opts, before = convergeSetup.opts, convergeSetup.before
+			}
 			var wrap func(net.Conn) net.Conn
 			if tc.dropAt != 0 {
 				slot := &connSlot{}
 				srcCfg.Progress, wrap = dropAt(tc.dropAt, slot), slot.set
 			}
-			trace, src, dst, err := tracedPair(t, srcCfg, dstCfg, wrap, sim.WithMemory(16<<20), sim.WithDirtyRate(8<<20))
+			trace, src, dst, err := tracedPair(t, srcCfg, dstCfg, wrap, before, opts...)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("destination error %v, want error: %v", err, tc.wantErr)
+			}
+			if tc.autoConverge && len(src.ThrottleSteps) == 0 {
+				t.Fatalf("auto-converge did not throttle the guest: rounds %+v", src.PrecopyRounds)
 			}
 			got := decode(t, trace)
 			if len(got) != 2 {

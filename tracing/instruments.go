@@ -71,6 +71,9 @@ var metricInfos = []MetricInfo{
 		"Last estimate of the destination's wall clock minus the source's.", nil, nil},
 	{schema.MetricClockOffsetError, schema.UnitSeconds, KindGauge,
 		"Error bound of the last clock-offset estimate.", nil, nil},
+	{schema.MetricThrottle, schema.UnitPercent, KindGauge,
+		"Auto-converge's throttle of the migrating guest's vCPUs: share of their time asleep, 0 when lifted.", nil,
+		[]string{schema.AttrRole}},
 }
 
 // Metrics returns a description of every metric Instruments records.
@@ -92,13 +95,14 @@ type Instruments struct {
 	tscAdjustment  metric.Float64Histogram
 	clockOffset    metric.Float64Gauge
 	clockOffsetErr metric.Float64Gauge
+	throttle       metric.Float64Gauge
 
 	// Attribute sets for the known roles, phases, stages and results, built
 	// once so that recording does not allocate. Indexed by the enum values.
 	phaseOpts     [3][10][2][]metric.RecordOption // role, phase, failed
 	ramOpts       [3][2][]metric.AddOption        // role, paused
 	migrationOpts [3][2][]metric.AddOption        // role, success/failure
-	precopyOpts   [3][]metric.RecordOption        // role
+	precopyOpts   [3][]metric.RecordOption        // role, for the round and throttle metrics
 	tscOpts       [4][]metric.RecordOption        // stage
 }
 
@@ -152,6 +156,8 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 			in.clockOffset = gauge(info)
 		case schema.MetricClockOffsetError:
 			in.clockOffsetErr = gauge(info)
+		case schema.MetricThrottle:
+			in.throttle = gauge(info)
 		default:
 			errs = append(errs, fmt.Errorf("metric %s has no instrument", info.Name))
 		}
@@ -326,4 +332,19 @@ func (in *Instruments) ClockOffset(ctx context.Context, offset, bound time.Durat
 	}
 	in.clockOffset.Record(ctx, offset.Seconds())
 	in.clockOffsetErr.Record(ctx, bound.Seconds())
+}
+
+// Throttle sets the throttle gauge of role r to percent, the share of
+// time auto-converge makes the guest's vCPUs sleep; 0 when it lifts it.
+func (in *Instruments) Throttle(ctx context.Context, r schema.Role, percent int) {
+	if in == nil {
+		return
+	}
+	var opts []metric.RecordOption
+	if ri, ok := roleIndex(r); ok {
+		opts = in.precopyOpts[ri]
+	} else {
+		opts = recordOpts(attribute.NewSet(attribute.String(schema.AttrRole, r.String())))
+	}
+	in.throttle.Record(ctx, float64(percent), opts...)
 }

@@ -35,6 +35,8 @@ func recordOneOfEach(ctx context.Context, in *Instruments) {
 	in.TSCAdjustment(ctx, schema.StageKernel, 84400)
 	in.ClockOffset(ctx, -3*time.Millisecond, 250*time.Microsecond)
 	in.ClockOffset(ctx, 2*time.Millisecond, 100*time.Microsecond) // gauges keep the last
+	in.Throttle(ctx, schema.RoleSource, 30)
+	in.Throttle(ctx, schema.RoleSource, 0) // lifted
 }
 
 func TestPrometheusNames(t *testing.T) {
@@ -50,13 +52,14 @@ func TestPrometheusNames(t *testing.T) {
 		schema.MetricTSCAdjustment:    "migration_tsc_adjustment",
 		schema.MetricClockOffset:      "migration_clock_offset_seconds",
 		schema.MetricClockOffsetError: "migration_clock_offset_error_seconds",
+		schema.MetricThrottle:         "migration_throttle_percent",
 	}
 	vars := map[string]string{
 		schema.MetricPhaseDuration: PromPhaseDuration, schema.MetricRAMTransferred: PromRAMTransferred,
 		schema.MetricMigrations: PromMigrations, schema.MetricDowntime: PromDowntime,
 		schema.MetricBlackout: PromBlackout, schema.MetricPrecopyRounds: PromPrecopyRounds,
 		schema.MetricTSCAdjustment: PromTSCAdjustment, schema.MetricClockOffset: PromClockOffset,
-		schema.MetricClockOffsetError: PromClockOffsetError,
+		schema.MetricClockOffsetError: PromClockOffsetError, schema.MetricThrottle: PromThrottle,
 	}
 	if len(want) != len(Metrics()) {
 		t.Fatalf("test knows %d metrics, package has %d", len(want), len(Metrics()))
@@ -197,6 +200,10 @@ func TestMetricsHandlerServesEveryMetric(t *testing.T) {
 	}
 	if v := fams[PromClockOffsetError].GetMetric()[0].GetGauge().GetValue(); math.Abs(v-0.0001) > 1e-12 {
 		t.Errorf("clock offset error gauge %v, want 0.0001", v)
+	}
+	throttle := findMetric(t, fams[PromThrottle], map[string]string{label(t, schema.AttrRole): "source"})
+	if v := throttle.GetGauge().GetValue(); v != 0 {
+		t.Errorf("throttle gauge %v, want the last value 0 (lifted)", v)
 	}
 	kernel := findMetric(t, fams[PromTSCAdjustment], map[string]string{label(t, schema.AttrTimeStage): "kernel"})
 	if kernel.GetHistogram().GetSampleSum() != 84400 {

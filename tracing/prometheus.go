@@ -26,6 +26,7 @@ var (
 	PromTSCAdjustment    = mustPrometheusName(schema.MetricTSCAdjustment)
 	PromClockOffset      = mustPrometheusName(schema.MetricClockOffset)
 	PromClockOffsetError = mustPrometheusName(schema.MetricClockOffsetError)
+	PromThrottle         = mustPrometheusName(schema.MetricThrottle)
 )
 
 // PrometheusName returns the Prometheus family name for a metric info,

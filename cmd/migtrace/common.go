@@ -85,6 +85,10 @@ type tuningFlags struct {
 	skewCorrection bool
 	ioTimeout      positiveDurationFlag
 	skipChecksum   bool
+	autoConverge   bool
+	// throttleInitial, throttleIncrement and throttleMax shape
+	// --auto-converge's steps, with QEMU's names and defaults.
+	throttleInitial, throttleIncrement, throttleMax percentFlag
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
@@ -95,6 +99,11 @@ func (f *tuningFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
 	fs.Var(&f.ioTimeout, "io-timeout", "deadline for every read and write on the migration stream")
 	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
+	f.throttleInitial.n, f.throttleIncrement.n, f.throttleMax.n = migrate.DefaultThrottleInitial, migrate.DefaultThrottleIncrement, migrate.DefaultThrottleMax
+	fs.BoolVar(&f.autoConverge, "auto-converge", false, "as a source, throttle the guest's vCPUs in steps while pre-copy rounds do not shrink its dirty set (QEMU's auto-converge)")
+	fs.Var(&f.throttleInitial, "cpu-throttle-initial", "with --auto-converge, the first throttle step, in `PERCENT` of vCPU time asleep")
+	fs.Var(&f.throttleIncrement, "cpu-throttle-increment", "with --auto-converge, how much each later step adds, in `PERCENT`")
+	fs.Var(&f.throttleMax, "max-cpu-throttle", "with --auto-converge, the most the guest is throttled, in `PERCENT` (--cpu-throttle-initial is capped at it)")
 }
 
 func (f *tuningFlags) config() migrate.Config {
@@ -105,6 +114,10 @@ func (f *tuningFlags) config() migrate.Config {
 		ClockSkewCorrection: f.skewCorrection,
 		IOTimeout:           f.ioTimeout.d,
 		SkipMemoryChecksum:  f.skipChecksum,
+		AutoConverge:        f.autoConverge,
+		ThrottleInitial:     f.throttleInitial.n,
+		ThrottleIncrement:   f.throttleIncrement.n,
+		ThrottleMax:         f.throttleMax.n,
 	}
 }
 

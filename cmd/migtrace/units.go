@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/migtrace/migtrace/migrate/vmm"
 )
 
 // sizeFlag is a byte count with an optional IEC suffix: 4096, 64KiB,
@@ -72,6 +74,23 @@ func (f *positiveIntFlag) Set(s string) error {
 	}
 	if n < 1 {
 		return errors.New("must be at least 1")
+	}
+	f.n = n
+	return nil
+}
+
+// percentFlag is a throttle percentage, 1 to vmm.MaxThrottle.
+type percentFlag struct{ n int }
+
+func (f *percentFlag) String() string { return strconv.Itoa(f.n) }
+func (f *percentFlag) Type() string   { return "percent" }
+func (f *percentFlag) Set(s string) error {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "%"))
+	if err != nil {
+		return errors.New("want a whole number of percent")
+	}
+	if n < 1 || n > vmm.MaxThrottle {
+		return fmt.Errorf("want 1 to %d", vmm.MaxThrottle)
 	}
 	f.n = n
 	return nil

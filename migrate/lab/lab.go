@@ -443,6 +443,13 @@ func (l *Lab) eachPath(a, b *Host, link func(*Link) error, proxy func(*Proxy) er
 	if len(ks)+len(ps) == 0 {
 		return fmt.Errorf("%w: no link or proxy between %s and %s", ErrNotFound, a.Name(), b.Name())
 	}
+	// A path cut for good carries nothing: with a live one besides (a
+	// link made after the cut), only the live ones are acted on.
+	liveKs := slices.DeleteFunc(slices.Clone(ks), (*Link).isCut)
+	livePs := slices.DeleteFunc(slices.Clone(ps), (*Proxy).isCut)
+	if len(liveKs)+len(livePs) > 0 {
+		ks, ps = liveKs, livePs
+	}
 	var errs []error
 	for _, k := range ks {
 		errs = append(errs, link(k))

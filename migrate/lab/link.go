@@ -40,6 +40,8 @@ type Link struct {
 }
 
 // Link joins a and b with a veth pair, interface lkN in both namespaces.
+// Two hosts have one link at a time; once it is cut, Link makes a new one,
+// with addresses of its own.
 func (l *Lab) Link(ctx context.Context, a, b *Host, opts LinkOptions) (*Link, error) {
 	if a == nil || b == nil || a.lab != l || b.lab != l || a == b {
 		return nil, fmt.Errorf("linking: %w: want two different hosts of this lab", ErrInvalid)
@@ -61,7 +63,8 @@ func (l *Lab) Link(ctx context.Context, a, b *Host, opts LinkOptions) (*Link, er
 		return nil, err
 	}
 	for _, k := range l.links {
-		if k.joins(a, b) {
+		// A cut link can be replaced, as a repaired one would be.
+		if k.joins(a, b) && !k.isCut() {
 			l.mu.Unlock()
 			return nil, fmt.Errorf("linking %s and %s: %w", a.name, b.name, ErrExists)
 		}
@@ -100,6 +103,12 @@ func (l *Lab) Link(ctx context.Context, a, b *Host, opts LinkOptions) (*Link, er
 
 func (k *Link) joins(a, b *Host) bool {
 	return (k.a == a && k.b == b) || (k.a == b && k.b == a)
+}
+
+func (k *Link) isCut() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cut
 }
 
 // Hosts returns the link's two ends in the order Link was given them.

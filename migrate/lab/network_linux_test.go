@@ -268,4 +268,29 @@ func TestLinkPartitionDropCut(t *testing.T) {
 	if err := k.Partition(ctx); !errors.Is(err, lab.ErrCut) {
 		t.Errorf("Partition after Cut: %v, want ErrCut", err)
 	}
+
+	// A cut link is replaced by a new one, on addresses of its own, and
+	// the lab's Partition acts on the new one alone.
+	k2, err := l.Link(ctx, a, b, lab.LinkOptions{})
+	if err != nil {
+		t.Fatalf("linking again after Cut: %v", err)
+	}
+	if k2.Addr(b) == k.Addr(b) {
+		t.Errorf("the new link reuses the cut one's address %v", k.Addr(b))
+	}
+	c2, err := a.Dial(ctx, "tcp", net.JoinHostPort(k2.Addr(b).String(), "9000"))
+	if err != nil {
+		t.Fatalf("dial over the new link: %v", err)
+	}
+	defer c2.Close()
+	c = c2
+	if err := roundTrip("relinked", 5*time.Second); err != nil {
+		t.Errorf("echo over the new link: %v", err)
+	}
+	if err := l.Partition(ctx, a, b); err != nil {
+		t.Errorf("Partition with a cut link and a live one: %v", err)
+	}
+	if err := roundTrip("cut again", 500*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("echo across the new link's partition: %v, want a timeout", err)
+	}
 }

@@ -218,6 +218,12 @@ func (p *Proxy) Cut(ctx context.Context) error {
 	return nil
 }
 
+func (p *Proxy) isCut() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
+
 func (p *Proxy) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

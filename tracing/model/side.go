@@ -45,6 +45,9 @@ type Side struct {
 	// StageIndex; a stage not recorded has Present == false.
 	Stages        [3]StageValues `json:"stages"`
 	PrecopyRounds []PrecopyRound `json:"precopy_rounds,omitempty"`
+	// ThrottleSteps are auto-converge's steps of the guest's throttle, in
+	// order (source only).
+	ThrottleSteps []ThrottleStep `json:"throttle_steps,omitempty"`
 	ClockOffset   *ClockOffset   `json:"clock_offset,omitempty"`
 	Blackout      *Blackout      `json:"blackout,omitempty"`
 	Continuity    *Continuity    `json:"continuity,omitempty"`
@@ -309,6 +312,16 @@ type PrecopyRound struct {
 	WireBytes  int64        `json:"wire_bytes"`
 	DirtyPages int64        `json:"dirty_pages"`
 	RoundNs    int64        `json:"round_ns"`
+}
+
+// ThrottleStep is one step of auto-converge (schema.EventThrottle): after
+// pre-copy round Round the source throttled the guest's vCPUs to Percent
+// % of their time asleep, so the rounds after it ran throttled. The
+// throttle is lifted once the guest is paused, or when the migration
+// fails before.
+type ThrottleStep struct {
+	Round   int64 `json:"round"`
+	Percent int64 `json:"percent"`
 }
 
 // ClockOffset is the destination's estimate of its wall clock minus the

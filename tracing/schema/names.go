@@ -26,6 +26,9 @@ const (
 	EventClockOffset = "migration.clock_offset"
 	// EventPrecopyRound: one per RAM push round, on the RAM push spans.
 	EventPrecopyRound = "migration.ram.round"
+	// EventThrottle: one per step of auto-converge's throttle of the
+	// guest's vCPUs, on the source's RamPushPrePause span.
+	EventThrottle = "migration.ram.throttle"
 	// EventBlackout: the guest's pause-to-resume time across both hosts, on
 	// the destination's Finish span.
 	EventBlackout = "migration.blackout"
@@ -66,6 +69,8 @@ const (
 	AttrRAMRound      = "migration.ram.round"       // int64, round index (event)
 	AttrRAMDirtyPages = "migration.ram.dirty_pages" // int64, pages still dirty after a round
 	AttrRAMRoundNs    = "migration.ram.round_ns"    // int64, round duration
+
+	AttrThrottlePercent = "migration.ram.throttle_percent" // int64, % of vCPU time the guest sleeps
 
 	AttrDowntimeNs      = "migration.downtime_ns"           // int64, source: pause to handoff
 	AttrBytesSent       = "migration.stream.bytes_sent"     // int64, bytes this side wrote to the stream
@@ -121,12 +126,14 @@ const (
 	MetricTSCAdjustment    = "migration.tsc.adjustment"     // histogram, {tick}; attr stage
 	MetricClockOffset      = "migration.clock.offset"       // gauge, s
 	MetricClockOffsetError = "migration.clock.offset_error" // gauge, s
+	MetricThrottle         = "migration.throttle"           // gauge, %; attr role
 
 	UnitSeconds    = "s"
 	UnitBytes      = "By"
 	UnitMigrations = "{migration}"
 	UnitRounds     = "{round}"
 	UnitTicks      = "{tick}"
+	UnitPercent    = "%"
 )
 
 // DurationBuckets are the explicit histogram boundaries, in seconds, for

@@ -193,6 +193,7 @@ var (
 	timeReadAttrs  = []string{schema.AttrGuestFreq, schema.AttrGuestTSC, schema.AttrBootHrtime, schema.AttrHrtime, schema.AttrWallclock}
 	clockAttrs     = []string{schema.AttrClockSamples}
 	estimateAttrs  = []string{schema.AttrClockOffsetNs, schema.AttrClockOffsetErrorNs, schema.AttrClockRTTNs, schema.AttrClockSkewCorrected}
+	throttleAttrs  = []string{schema.AttrRAMRound, schema.AttrThrottlePercent}
 	roundAttrs     = []string{schema.AttrRAMRound, schema.AttrRAMPages, schema.AttrRAMZeroPages, schema.AttrRAMBytes, schema.AttrRAMWireBytes, schema.AttrRAMDirtyPages, schema.AttrRAMRoundNs}
 	srcPhaseAttrs  = []string{schema.AttrPhaseBeginNs, schema.AttrPhaseEndNs, schema.AttrRAMBytes, schema.AttrRAMPages}
 	blackoutAttrs  = []string{schema.AttrBlackoutNs}
@@ -347,6 +348,11 @@ func (s *sideState) addEvents(sp ptrace.Span, p schema.Phase) error {
 			a.at.Of = strconv.FormatInt(r.Round, 10)
 			a.need(roundAttrs...)
 			m.PrecopyRounds = append(m.PrecopyRounds, r)
+		case schema.EventThrottle:
+			t := model.ThrottleStep{Round: a.int(schema.AttrRAMRound), Percent: a.int(schema.AttrThrottlePercent)}
+			a.at.Of = strconv.FormatInt(t.Round, 10)
+			a.need(throttleAttrs...)
+			m.ThrottleSteps = append(m.ThrottleSteps, t)
 		case schema.EventSourcePhase:
 			if m.Role != schema.RoleDestination {
 				break

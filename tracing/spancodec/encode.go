@@ -121,6 +121,8 @@ func EventPhase(name string) schema.Phase {
 	switch name {
 	case schema.EventClockOffset:
 		return schema.PhaseSync
+	case schema.EventThrottle:
+		return schema.PhaseRamPushPrePause
 	case schema.EventTimeDataStage, schema.EventTimeDataRead:
 		return schema.PhaseTimeData
 	case schema.EventSourcePhase, schema.EventBlackout, schema.EventContinuity:
@@ -193,6 +195,14 @@ func RoundAttributes(r model.PrecopyRound) []attribute.KeyValue {
 		attribute.Int64(schema.AttrRAMWireBytes, r.WireBytes),
 		attribute.Int64(schema.AttrRAMDirtyPages, r.DirtyPages),
 		attribute.Int64(schema.AttrRAMRoundNs, r.RoundNs),
+	}
+}
+
+// ThrottleAttributes are the attributes of a schema.EventThrottle.
+func ThrottleAttributes(t model.ThrottleStep) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.Int64(schema.AttrRAMRound, t.Round),
+		attribute.Int64(schema.AttrThrottlePercent, t.Percent),
 	}
 }
 
@@ -352,6 +362,11 @@ func appendEvents(sp ptrace.Span, s *model.Side, p schema.Phase) {
 	for _, r := range s.PrecopyRounds {
 		if r.Phase == p {
 			add(schema.EventPrecopyRound, strconv.FormatInt(r.Round, 10), RoundAttributes(r))
+		}
+	}
+	if p == EventPhase(schema.EventThrottle) {
+		for _, t := range s.ThrottleSteps {
+			add(schema.EventThrottle, strconv.FormatInt(t.Round, 10), ThrottleAttributes(t))
 		}
 	}
 	switch p {

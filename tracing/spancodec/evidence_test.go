@@ -172,3 +172,33 @@ func sortedRefs(rs []model.AttrRef) []model.AttrRef {
 	})
 	return out
 }
+
+// A throttle step whose percentage is absent is known to have happened
+// after its round, at an unknown percentage: the attribute is not
+// recorded, for that step only.
+func TestThrottleStepUnrecorded(t *testing.T) {
+	src := reporttest.SeedSource()
+	src.ThrottleSteps = []model.ThrottleStep{{Round: 1, Percent: 20}, {Round: 3, Percent: 30}}
+	tr := reporttest.Traces(src)
+	evs := spanNamed(t, tr, schema.PhaseRamPushPrePause.String()).Events()
+	removed := false
+	for i := 0; i < evs.Len(); i++ {
+		ev := evs.At(i)
+		if r, _ := ev.Attributes().Get(schema.AttrRAMRound); ev.Name() == schema.EventThrottle && r.Int() == 3 {
+			removed = ev.Attributes().Remove(schema.AttrThrottlePercent)
+		}
+	}
+	if !removed {
+		t.Fatal("no throttle event of round 3 in the encoded trace")
+	}
+	m := decodeOne(t, tr)
+	if want := []model.ThrottleStep{{Round: 1, Percent: 20}, {Round: 3}}; !reflect.DeepEqual(m.ThrottleSteps, want) {
+		t.Errorf("throttle steps %+v, want %+v", m.ThrottleSteps, want)
+	}
+	at := func(round string) model.AttrRef {
+		return model.EventAttr(schema.PhaseRamPushPrePause, schema.EventThrottle, round, schema.AttrThrottlePercent)
+	}
+	if m.Recorded(at("3")) || !m.Recorded(at("1")) {
+		t.Errorf("unrecorded %v: want round 3's percentage only", m.Unrecorded)
+	}
+}

@@ -59,6 +59,9 @@ func TestRoundTrip(t *testing.T) {
 	noClock.ClockOffset = &model.ClockOffset{}
 	noClock.Blackout.ErrorNs = nil
 	cases["no clock estimate"] = []model.Side{noClock}
+	throttled := reporttest.SeedSource()
+	throttled.ThrottleSteps = []model.ThrottleStep{{Round: 1, Percent: 20}, {Round: 3, Percent: 30}}
+	cases["auto-converge"] = []model.Side{throttled}
 
 	for name, sides := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -53,11 +53,15 @@ type VM struct {
 	pending []uint64 // dirty bits taken from KVM and not yet handed out
 	logBuf  []uint64
 
-	// vCPU goroutine control.
+	// vCPU goroutine control. halt is closed with stop set, to cut short
+	// a throttle sleep.
 	stop  atomic.Bool
 	tid   atomic.Int32
 	done  chan struct{}
+	halt  chan struct{}
 	fault atomic.Pointer[error]
+	// throttle is the share of time, in percent, the vCPU thread sleeps.
+	throttle atomic.Int32
 
 	// Exit samples; see recordSample.
 	sampleMu sync.Mutex
@@ -366,9 +370,9 @@ func (vm *VM) startVCPU() {
 	vm.sampleMu.Lock()
 	vm.newRun = true
 	vm.sampleMu.Unlock()
-	vm.done = make(chan struct{})
+	vm.done, vm.halt = make(chan struct{}), make(chan struct{})
 	started := make(chan struct{})
-	go vm.runVCPU(vm.done, started)
+	go vm.runVCPU(vm.done, vm.halt, started)
 	<-started
 	vm.state.Store(int32(vmm.StateRunning))
 }
@@ -377,6 +381,7 @@ func (vm *VM) startVCPU() {
 // on its own every exit interval, so the kick only shortens the wait.
 func (vm *VM) stopVCPU() {
 	vm.stop.Store(true)
+	close(vm.halt)
 	vm.run[runImmediateExitOffset] = 1
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
@@ -395,18 +400,40 @@ func (vm *VM) stopVCPU() {
 }
 
 // runVCPU runs KVM_RUN on a locked OS thread until asked to stop or the
-// guest faults.
-func (vm *VM) runVCPU(done, started chan struct{}) {
+// guest faults. Throttled (SetThrottle), the thread sleeps after each
+// vmm.ThrottleSlice of running, between two of the guest's exits.
+func (vm *VM) runVCPU(done, halt, started chan struct{}) {
 	defer close(done)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	vm.tid.Store(int32(unix.Gettid()))
 	defer vm.tid.Store(0)
 	close(started)
+	sliceStart := time.Now()
+	nap := time.NewTimer(0)
+	<-nap.C
 	for {
 		if vm.stop.Load() {
 			vm.completeIO()
 			return
+		}
+		if p := int(vm.throttle.Load()); p == 0 {
+			sliceStart = time.Now()
+		} else if slice := time.Since(sliceStart); slice >= vmm.ThrottleSlice {
+			// In proportion to what the slice ran: the guest exits only
+			// every exit interval, which stretches it.
+			nap.Reset(vmm.ThrottleSleep(p) * slice / vmm.ThrottleSlice)
+			select {
+			case <-halt:
+				nap.Stop()
+				continue
+			case <-nap.C:
+			}
+			sliceStart = time.Now()
+			// The pending OUT's bracket would span the sleep.
+			vm.sampleMu.Lock()
+			vm.newRun = true
+			vm.sampleMu.Unlock()
 		}
 		_, err := ioctl(vm.vcpuFD, ioctlRun, 0)
 		switch {
@@ -584,4 +611,25 @@ func (vm *VM) MeasureTSCContinuity(ctx context.Context) (vmm.TSCContinuity, erro
 	return measureTSCContinuity(ctx, vm)
 }
 
-var _ vmm.ContinuityMeter = (*VM)(nil)
+var (
+	_ vmm.ContinuityMeter = (*VM)(nil)
+	_ vmm.Throttler       = (*VM)(nil)
+)
+
+// SetThrottle makes the vCPU thread sleep percent % of the time, so the
+// guest runs, and dirties memory, that much slower; 0 runs it at full
+// speed (vmm.Throttler). It holds across Pause and Resume.
+func (vm *VM) SetThrottle(percent int) error {
+	const op = "throttling vm"
+	if err := vmm.CheckThrottle(percent); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if vm.State() == vmm.StateDestroyed {
+		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
+	}
+	vm.throttle.Store(int32(percent))
+	return nil
+}
+
+// Throttle returns the throttle SetThrottle set, in percent.
+func (vm *VM) Throttle() int { return int(vm.throttle.Load()) }

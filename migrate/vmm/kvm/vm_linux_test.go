@@ -4,6 +4,7 @@ package kvm
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/bits"
 	"os"
@@ -271,4 +272,81 @@ func BenchmarkPauseResume(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestThrottleSlowsTheGuest runs two guests side by side, one throttled at
+// 75 %: its vCPU thread sleeps three quarters of the time. The kernel's
+// schedstat of each thread tells sleeping from running or waiting for a
+// CPU, which a busy machine does not blur: the throttled thread is
+// runnable a quarter of the time, the other all of it. The throttled
+// guest writes at most a quarter of its rate.
+func TestThrottleSlowsTheGuest(t *testing.T) {
+	const rate = 8 << 20
+	b := backendForTest(t, WithMemory(16<<20), WithDirtyRate(rate))
+	full, slow := bootedVM(t, b), bootedVM(t, b)
+	if err := slow.SetThrottle(75); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	full0, slow0 := runnable(t, full), runnable(t, slow)
+	slowPages0 := slow.guestCounter(hdrDirtied)
+	time.Sleep(time.Second)
+	fullRun, slowRun := runnable(t, full)-full0, runnable(t, slow)-slow0
+	slowPages := slow.guestCounter(hdrDirtied) - slowPages0
+	wall := time.Since(start)
+	for _, vm := range []*VM{full, slow} {
+		if err := vm.Fault(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fullShare, slowShare := float64(fullRun)/float64(wall), float64(slowRun)/float64(wall)
+	t.Logf("in %v: unthrottled vCPU runnable %.2f of the time, throttled at 75 %% %.2f; it wrote %d pages (its rate %.0f)",
+		wall, fullShare, slowShare, slowPages, wall.Seconds()*rate/vmm.PageSize)
+	if fullShare < 0.9 {
+		t.Errorf("the unthrottled vCPU was runnable %.2f of the time, want all of it", fullShare)
+	}
+	if slowShare < 0.2 || slowShare > 0.35 {
+		t.Errorf("the vCPU throttled at 75 %% was runnable %.2f of the time, want 0.25 (0.2 to 0.35)", slowShare)
+	}
+	if most := 0.3 * wall.Seconds() * rate / vmm.PageSize; float64(slowPages) > most {
+		t.Errorf("the throttled guest wrote %d pages, over the %.0f a quarter of its rate allows (+5 %%)", slowPages, most)
+	}
+	if err := slow.SetThrottle(vmm.MaxThrottle + 1); !errors.Is(err, vmm.ErrThrottleRange) {
+		t.Errorf("SetThrottle(%d) = %v, want ErrThrottleRange", vmm.MaxThrottle+1, err)
+	}
+	// A throttled vCPU still stops at once: Pause cuts its sleep short.
+	if err := slow.SetThrottle(vmm.MaxThrottle); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	pause := time.Now()
+	if err := slow.Pause(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(pause); took > 200*time.Millisecond {
+		t.Errorf("pausing a guest throttled at %d %% took %v: its %v sleep was not cut short", vmm.MaxThrottle, took, vmm.ThrottleSleep(vmm.MaxThrottle))
+	}
+	if slow.Throttle() != vmm.MaxThrottle {
+		t.Errorf("throttle %d after a pause, want %d", slow.Throttle(), vmm.MaxThrottle)
+	}
+}
+
+// runnable is how long vm's vCPU thread has run or waited for a CPU, from
+// the kernel's schedstat of the thread: time it did not sleep.
+func runnable(t *testing.T, vm *VM) time.Duration {
+	t.Helper()
+	tid := vm.tid.Load()
+	if tid == 0 {
+		t.Fatal("the vCPU thread is not running")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/schedstat", tid))
+	if err != nil {
+		t.Skipf("no schedstat for the vCPU thread: %v", err)
+	}
+	var onCPU, waiting int64
+	if _, err := fmt.Sscan(string(b), &onCPU, &waiting); err != nil {
+		t.Fatalf("schedstat %q: %v", b, err)
+	}
+	return time.Duration(onCPU + waiting)
 }

@@ -416,3 +416,70 @@ func TestContextCancelled(t *testing.T) {
 		t.Errorf("ReadTimeData: %v", err)
 	}
 }
+
+// A throttled guest dirties memory at (100−p) % of its rate: three VMs,
+// throttled at 0, 50 and 90 %, run side by side over one window, so that
+// a busy machine slows them alike and their ratios still show.
+func TestThrottleSlowsTheGuest(t *testing.T) {
+	ctx := t.Context()
+	const rate = 8 << 20 // 2048 pages/s
+	percents := []int{0, 50, 90}
+	vms := make([]*sim.VM, len(percents))
+	for i, p := range percents {
+		vms[i] = newSim(t, sim.WithMemory(16<<20), sim.WithDirtyRate(rate))
+		must(t, vms[i].SetThrottle(p))
+		must(t, vms[i].Boot(ctx))
+	}
+	// Past the first throttle sleep of the slowest, so every VM is in its
+	// steady cycle of running and sleeping.
+	time.Sleep(200 * time.Millisecond)
+	before := make([]uint64, len(vms))
+	for i, vm := range vms {
+		before[i] = vm.Workload().PagesWritten
+	}
+	const window = time.Second
+	time.Sleep(window)
+	wrote := make([]uint64, len(vms))
+	for i, vm := range vms {
+		wrote[i] = vm.Workload().PagesWritten - before[i]
+	}
+	t.Logf("pages written in %v at throttle %v %%: %v", window, percents, wrote)
+	full := float64(wrote[0])
+	if limit := float64(rate) / vmm.PageSize * window.Seconds(); full < limit/4 {
+		t.Fatalf("the unthrottled guest wrote %v pages in %v, a quarter of its rate is %v: too busy a machine to compare", full, window, limit/4)
+	}
+	for i, p := range percents[1:] {
+		got := float64(wrote[i+1]) / full
+		want := float64(100-p) / 100
+		// ±0.1: the window cuts a run-and-sleep cycle (at 90 %, 100 ms)
+		// somewhere.
+		if got < want-0.1 || got > want+0.1 {
+			t.Errorf("throttled at %d %%, the guest wrote %.2f of the unthrottled one's pages, want %.2f ± 0.1", p, got, want)
+		}
+	}
+}
+
+func TestSetThrottle(t *testing.T) {
+	ctx := t.Context()
+	vm := newSim(t, sim.WithDirtyRate(0))
+	for _, p := range []int{-1, vmm.MaxThrottle + 1} {
+		if err := vm.SetThrottle(p); !errors.Is(err, vmm.ErrThrottleRange) {
+			t.Errorf("SetThrottle(%d) = %v, want ErrThrottleRange", p, err)
+		}
+	}
+	must(t, vm.SetThrottle(40))
+	must(t, vm.Boot(ctx))
+	must(t, vm.Pause(ctx))
+	must(t, vm.Resume(ctx))
+	if got := vm.Throttle(); got != 40 {
+		t.Errorf("throttle %d %% after a pause and resume, want the 40 %% set before", got)
+	}
+	must(t, vm.SetThrottle(0))
+	if got := vm.Throttle(); got != 0 {
+		t.Errorf("throttle %d %% after SetThrottle(0)", got)
+	}
+	must(t, vm.Destroy())
+	if err := vm.SetThrottle(0); !errors.Is(err, vmm.ErrDestroyed) {
+		t.Errorf("SetThrottle on a destroyed VM = %v, want ErrDestroyed", err)
+	}
+}

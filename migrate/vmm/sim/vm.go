@@ -10,8 +10,9 @@ import (
 )
 
 var (
-	_ vmm.Backend = (*Backend)(nil)
-	_ vmm.VM      = (*VM)(nil)
+	_ vmm.Backend   = (*Backend)(nil)
+	_ vmm.VM        = (*VM)(nil)
+	_ vmm.Throttler = (*VM)(nil)
 )
 
 // VM is a simulated virtual machine; it implements vmm.VM. Its methods are
@@ -48,6 +49,9 @@ type VM struct {
 	vcpus []*vcpu
 	stop  chan struct{}
 	wg    sync.WaitGroup
+
+	// throttle is the share of time, in percent, the vCPUs sleep.
+	throttle atomic.Int32
 }
 
 func newVM(cfg config, spec vmm.Spec) (*VM, error) {
@@ -198,3 +202,21 @@ func (vm *VM) stopVCPUs() {
 	close(vm.stop)
 	vm.wg.Wait()
 }
+
+// SetThrottle makes each vCPU sleep percent % of the time, and its guest
+// dirty memory that much slower; 0 runs it at full speed (vmm.Throttler).
+// It holds across Pause and Resume.
+func (vm *VM) SetThrottle(percent int) error {
+	const op = "throttling vm"
+	if err := vmm.CheckThrottle(percent); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if vm.State() == vmm.StateDestroyed {
+		return fmt.Errorf("%s: %w", op, vmm.ErrDestroyed)
+	}
+	vm.throttle.Store(int32(percent))
+	return nil
+}
+
+// Throttle returns the throttle SetThrottle set, in percent.
+func (vm *VM) Throttle() int { return int(vm.throttle.Load()) }

@@ -81,25 +81,35 @@ func bodyChecksum(body []byte) uint64 {
 }
 
 // runVCPU is a vCPU's main loop: every tick it samples its TSC, vCPU 0
-// services the timer, and it writes the pages its rate has made due since
-// it started, checking for a stop between every two pages.
+// services the timer, and it writes the pages its rate has made due in the
+// time it has run, checking for a stop between every two pages. Throttled
+// (SetThrottle), it sleeps after each vmm.ThrottleSlice it runs; the
+// sleeps do not count as run time, so its guest does that much less.
 func (vm *VM) runVCPU(c *vcpu, stop <-chan struct{}) {
 	defer vm.wg.Done()
 	c.mu.Lock()
 	rate := c.st.rate
 	c.mu.Unlock()
-	start := time.Now()
+	// ran is the time run since start; sliceRan what ran was at the last
+	// throttle sleep.
+	var ran, sliceRan time.Duration
+	last := time.Now()
 	var written uint64 // pages written since start
 	backlog := pagesDue(rate, maxBacklog)
 	ticker := time.NewTicker(vcpuTick)
 	defer ticker.Stop()
+	nap := time.NewTimer(0)
+	<-nap.C
 	for {
+		now := time.Now()
+		ran += now.Sub(last)
+		last = now
 		vm.sampleTSC(c)
 		if c.id == 0 {
 			vm.serviceTimer(c)
 		}
 		if rate > 0 {
-			due := pagesDue(rate, time.Since(start))
+			due := pagesDue(rate, ran)
 			if due > written+backlog {
 				written = due - backlog
 			}
@@ -111,6 +121,20 @@ func (vm *VM) runVCPU(c *vcpu, stop <-chan struct{}) {
 				}
 				vm.writeWorkloadPage(c)
 			}
+		}
+		if p := int(vm.throttle.Load()); p == 0 {
+			sliceRan = ran
+		} else if slice := ran - sliceRan; slice >= vmm.ThrottleSlice {
+			// In proportion to what the slice actually ran, which the
+			// ticks stretch past vmm.ThrottleSlice.
+			nap.Reset(vmm.ThrottleSleep(p) * slice / vmm.ThrottleSlice)
+			select {
+			case <-stop:
+				nap.Stop()
+				return
+			case <-nap.C:
+			}
+			last, sliceRan = time.Now(), ran
 		}
 		select {
 		case <-stop:
