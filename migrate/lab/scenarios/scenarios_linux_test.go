@@ -207,6 +207,7 @@ func TestSeedClocks(t *testing.T) {
 		t.Errorf("boot_hrtime delta %v, want %v ± 0.5 s", delta, want)
 	}
 	check(t, m, 0)
+	diagnosed(t, m, "healthy", "")
 }
 
 // 100 Mbit/s: the guest dirties less than the link carries, so pre-copy
@@ -251,6 +252,7 @@ func TestBandwidth(t *testing.T) {
 		t.Errorf("the median round moved %.2f MB/s, want within 10 %% below the link's %.1f MB/s", rate/1e6, scenarios.BandwidthRate/1e6)
 	}
 	check(t, m, 0)
+	diagnosed(t, m, "link-bound", "")
 }
 
 // A guest dirtying memory twice as fast as the link carries it: without
@@ -305,6 +307,9 @@ func TestAutoConverge(t *testing.T) {
 			}
 		}
 		check(t, m, 0)
+		if m.Label == scenarios.LabelWithoutAutoConverge {
+			diagnosed(t, m, "non-converging", "non-converging")
+		}
 	}
 }
 
@@ -347,6 +352,7 @@ func latencyChecks(t *testing.T, run *scenarios.Run) (slow []string) {
 	wantPhases(t, phases, m.ID)
 	src, dst := sides(t, m)
 	rtt := scenarios.LatencyRTT
+	diagnosed(t, m, "latency-bound", "")
 	// The wall clocks agree: the migration delta is the TimeData
 	// message's one way.
 	if d := stageDuration(t, adj, m.ID, schema.StageMigration); d < rtt/2 {
@@ -499,6 +505,7 @@ func TestLinkCut(t *testing.T) {
 	wantPhases(t, phases, retry.ID)
 	check(t, cut, 1)
 	check(t, retry, 0)
+	diagnosed(t, cut, "failed", "")
 }
 
 // A partition across the handoff, at each message that can be lost:
@@ -535,5 +542,25 @@ func TestHandoffPartition(t *testing.T) {
 			}
 			check(t, m, 1)
 		})
+	}
+}
+
+// diagnosed runs `report diagnose` on migration m's traces and wants the
+// causes the scenario was built to show (wantPause "" accepts any).
+func diagnosed(t *testing.T, m *scenarios.Migration, want, wantPause string, extra ...string) {
+	t.Helper()
+	args := append([]string{"diagnose", "-o", "json", "--migration", m.ID}, extra...)
+	r := report(t, append(args, m.SourceTrace, m.DestinationTrace)...)
+	var ds []struct {
+		Cause         string `json:"cause"`
+		DowntimeCause string `json:"downtime_cause"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &ds); err != nil || len(ds) != 1 {
+		t.Fatalf("report diagnose: %v\n%s", err, r)
+	}
+	text := report(t, append([]string{"diagnose", "--migration", m.ID}, append(extra, m.SourceTrace, m.DestinationTrace)...)...)
+	t.Logf("migtrace report diagnose:\n%s", text.Stdout)
+	if ds[0].Cause != want || (wantPause != "" && ds[0].DowntimeCause != wantPause) {
+		t.Errorf("%s: diagnosed %s / %s, want %s / %s", m.Label, ds[0].Cause, ds[0].DowntimeCause, want, wantPause)
 	}
 }
