@@ -24,14 +24,19 @@ type Side struct {
 	Backend         string `json:"backend,omitempty"`
 	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
 	ProtocolVersion int64  `json:"protocol_version,omitempty"`
-	// Result is schema.ResultSuccess, schema.ResultFailure, or "" while the
-	// migration runs or when the side's root span was not in the input
-	// (e.g. the process died).
-	Result     string    `json:"result,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	ErrorPhase string    `json:"error_phase,omitempty"`
-	StartTime  time.Time `json:"start_time"`
-	EndTime    time.Time `json:"end_time"`
+	// Result is schema.ResultSuccess, schema.ResultFailure,
+	// schema.ResultCancelled, or "" while the migration runs or when the
+	// side's root span was not in the input (e.g. the process died).
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// ErrorPhase is the phase that failed, or in which the migration was
+	// cancelled.
+	ErrorPhase string `json:"error_phase,omitempty"`
+	// CancelledBy says who cancelled a cancelled migration: the server
+	// that took the request and the API client's address or "cli".
+	CancelledBy string    `json:"cancelled_by,omitempty"`
+	StartTime   time.Time `json:"start_time"`
+	EndTime     time.Time `json:"end_time"`
 	// BytesSent and BytesReceived count the migration stream, framing
 	// included.
 	BytesSent     int64 `json:"bytes_sent,omitempty"`
@@ -58,6 +63,14 @@ type Side struct {
 	// recorded of it (see PeerSource), for input that lacks the source's
 	// own spans.
 	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
+
+	// Settings are the settings the migration started with, as the source
+	// applies them (both sides record the same values); nil when not
+	// recorded. SettingsChanges are the changes made while it ran, in
+	// order: the settings in force at any moment are Settings with the
+	// changes made before it applied.
+	Settings        *Settings       `json:"settings,omitempty"`
+	SettingsChanges []SettingChange `json:"settings_changes,omitempty"`
 
 	// TimeRead is, on a source, the time data it read from its VMM and
 	// sent in its TimeData phase, recorded on its own span so that the
@@ -188,6 +201,9 @@ func (s *Side) Verified() bool {
 // Failed reports whether the side ended in failure.
 func (s *Side) Failed() bool { return s.Result == schema.ResultFailure }
 
+// Cancelled reports whether the side was cancelled before the handoff.
+func (s *Side) Cancelled() bool { return s.Result == schema.ResultCancelled }
+
 // Phase returns the timing of phase p and whether this side ran it.
 func (s *Side) Phase(p schema.Phase) (PhaseTiming, bool) {
 	for _, t := range s.Phases {
@@ -232,6 +248,58 @@ func PeerSource(dst *Side, own *Side) Side {
 	}
 	m.ReportedByPeer = true
 	return m
+}
+
+// Settings are one migration's tunable settings (schema.AttrSetting*).
+// Zero MaxBandwidth means no cap.
+type Settings struct {
+	MaxBandwidth        int64 `json:"max_bandwidth"` // bytes per second
+	DowntimeTargetNs    int64 `json:"downtime_target_ns"`
+	MaxRounds           int64 `json:"max_rounds"`
+	AutoConverge        bool  `json:"auto_converge"`
+	ClockSkewCorrection bool  `json:"clock_skew_correction"`
+	SkipMemoryChecksum  bool  `json:"skip_memory_checksum"`
+}
+
+// SettingChange is one setting changed while the migration ran
+// (schema.EventSettingChanged). Old and New are int64 whatever the
+// setting: bytes per second, nanoseconds, a count, or 0/1 for a flag.
+type SettingChange struct {
+	Time time.Time `json:"time"`
+	// Setting is a schema.Setting* name, e.g. "max_bandwidth".
+	Setting string `json:"setting"`
+	Old     int64  `json:"old"`
+	New     int64  `json:"new"`
+	// Phase is the phase the side was in when the change took effect.
+	Phase schema.Phase `json:"phase,omitempty"`
+	// By says who asked, as for Side.CancelledBy.
+	By string `json:"by,omitempty"`
+}
+
+// Value returns the value of setting name (a schema.Setting*), as
+// SettingChange records it, and whether name is a setting.
+func (s Settings) Value(name string) (int64, bool) {
+	b := func(v bool) int64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	switch name {
+	case schema.SettingMaxBandwidth:
+		return s.MaxBandwidth, true
+	case schema.SettingDowntimeTarget:
+		return s.DowntimeTargetNs, true
+	case schema.SettingMaxRounds:
+		return s.MaxRounds, true
+	case schema.SettingAutoConverge:
+		return b(s.AutoConverge), true
+	case schema.SettingClockSkewCorrection:
+		return b(s.ClockSkewCorrection), true
+	case schema.SettingSkipMemoryChecksum:
+		return b(s.SkipMemoryChecksum), true
+	}
+	return 0, false
 }
 
 // PhaseTiming is one phase as one side ran it. BeginNs and EndNs are that
