@@ -69,6 +69,10 @@ type Config struct {
 	// SkipVerify makes the destination record its handoff checks (memory
 	// checksum, device state, guest TSC ring) without failing on them.
 	SkipVerify bool
+	// AutoConverge throttles the guest when pre-copy rounds stop
+	// converging (source). Read it through the side's live settings
+	// (side.live), which an operator may change while the migration runs.
+	AutoConverge bool
 	// SkipMemoryChecksum spares the source its scan of guest memory at
 	// pause (source). The scan overlaps the post-pause push but reads all
 	// of RAM, so on a large guest it is most of the downtime; without it
@@ -88,6 +92,15 @@ type Config struct {
 	// OnPeerAPI, if set, is told the destination's API address when the
 	// source learns it (source).
 	OnPeerAPI func(addr string)
+
+	// Control lets an operator cancel the migration or change its
+	// settings while it runs; nil gives the side a private one.
+	Control *Control
+	// AskPeerCancelled asks the peer's server at addr whether it cancelled
+	// migration id, and who asked it to, when this side failed without
+	// being cancelled itself: the peer's cancel may have reached this
+	// side only as a broken stream. nil asks nobody.
+	AskPeerCancelled func(ctx context.Context, addr string, id ID) (by string, err error)
 }
 
 func (c Config) withDefaults() Config {
@@ -111,6 +124,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Handoff == nil {
 		c.Handoff = NewHandoff()
+	}
+	if c.Control == nil {
+		c.Control = NewControl()
 	}
 	return c
 }

@@ -228,7 +228,7 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(spancodec.RoundAttributes(pr)...))
 		r.s.cfg.Logger.Debug("pre-copy round", "round", round, "pages", st.pages, "dirty", dirty,
 			"rate", r.rate, "elapsed", st.elapsed)
-		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {
+		if dirty == 0 || round+1 >= int(r.s.live().MaxRounds) || r.fitsDowntime(dirty) {
 			return cur, nil
 		}
 	}
@@ -241,7 +241,7 @@ func (r *ramSender) fitsDowntime(dirty uint64) bool {
 		return false
 	}
 	est := time.Duration(float64(dirty*vmm.PageSize) / r.rate * float64(time.Second))
-	return est <= r.s.cfg.DowntimeTarget
+	return est <= time.Duration(r.s.live().DowntimeTargetNs)
 }
 
 // ramReceiver writes pushed pages into the destination VM.

@@ -72,6 +72,11 @@ func normalise(m model.Side) model.Side {
 		p := &m.Phases[i]
 		p.Start, p.End = p.Start.UTC().Round(0), p.End.UTC().Round(0)
 	}
+	m.SettingsChanges = slices.Clone(m.SettingsChanges)
+	for i := range m.SettingsChanges {
+		c := &m.SettingsChanges[i]
+		c.Time = c.Time.UTC().Round(0)
+	}
 	return m
 }
 
@@ -80,13 +85,17 @@ func normalise(m model.Side) model.Side {
 // rebuilds from the spans that side wrote, field for field.
 func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		dropAt  schema.Phase // cut the stream as the source begins it; 0 for none
-		wantErr bool
-		file    string // the testdata file -update writes
+		name   string
+		dropAt schema.Phase // cut the stream as the source begins it; 0 for none
+		// cancelAt: the source's settings change, then it is cancelled, as
+		// the source begins this phase; 0 for none.
+		cancelAt schema.Phase
+		wantErr  bool
+		file     string // the testdata file -update writes
 	}{
 		{name: "success", file: "migrate-sim.jsonl"},
 		{name: "failure in TimeData", dropAt: schema.PhaseTimeData, wantErr: true, file: "migrate-sim-failed.jsonl"},
+		{name: "cancelled in RamPushPostPause", cancelAt: schema.PhaseRamPushPostPause, wantErr: true, file: "migrate-sim-cancelled.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srcCfg, dstCfg := Config{IOTimeout: 10 * time.Second}, Config{IOTimeout: 10 * time.Second}
@@ -94,6 +103,23 @@ func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 			if tc.dropAt != 0 {
 				slot := &connSlot{}
 				srcCfg.Progress, wrap = dropAt(tc.dropAt, slot), slot.set
+			}
+			if tc.cancelAt != 0 {
+				srcCtl, dstCtl := NewControl(), NewControl()
+				srcCfg.Control, dstCfg.Control = srcCtl, dstCtl
+				dstCfg.PeerAPI, dstCfg.AskPeerCancelled = "source", askControl(srcCtl)
+				bw, rounds := int64(256<<20), int64(3)
+				srcCfg.Progress = func(p Progress) {
+					if p.Phase != tc.cancelAt {
+						return
+					}
+					if _, err := srcCtl.Update(Settings{MaxBandwidth: &bw, MaxRounds: &rounds}, "trace test"); err != nil {
+						t.Error(err)
+					}
+					if err := srcCtl.Cancel("trace test"); err != nil {
+						t.Error(err)
+					}
+				}
 			}
 			trace, src, dst, err := tracedPair(t, srcCfg, dstCfg, wrap, sim.WithMemory(16<<20), sim.WithDirtyRate(8<<20))
 			if (err != nil) != tc.wantErr {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -424,4 +425,40 @@ func SortByStart(ms []Side) {
 		}
 		return int(a.Role) - int(b.Role)
 	})
+}
+
+// FormatSetting renders a setting's value (as model.SettingChange holds
+// it) for people: a rate, a duration, a count or on/off.
+func FormatSetting(name string, v int64) string {
+	switch name {
+	case schema.SettingMaxBandwidth:
+		if v == 0 {
+			return "no cap"
+		}
+		return formatRate(v)
+	case schema.SettingDowntimeTarget:
+		return time.Duration(v).String()
+	case schema.SettingAutoConverge, schema.SettingClockSkewCorrection, schema.SettingSkipMemoryChecksum:
+		if v != 0 {
+			return "on"
+		}
+		return "off"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// formatRate is bytes per second with an IEC unit, exact where it can be.
+func formatRate(v int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v >= u.mult {
+			if v%u.mult == 0 {
+				return strconv.FormatInt(v/u.mult, 10) + " " + u.suffix + "/s"
+			}
+			return strconv.FormatFloat(float64(v)/float64(u.mult), 'f', 1, 64) + " " + u.suffix + "/s"
+		}
+	}
+	return strconv.FormatInt(v, 10) + " B/s"
 }
