@@ -320,6 +320,18 @@ func (c *Control) BeginCancel(by string) (commit func(), err error) {
 	}, nil
 }
 
+// AdoptCancelledBy makes by the record of who cancelled the migration,
+// once a cancel was accepted, in place of whoever this side recorded. A
+// destination adopts its source's record, so that cancels asked of both
+// servers at once leave both sides naming the same one.
+func (c *Control) AdoptCancelledBy(by string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancelBy != "" && by != "" {
+		c.cancelBy = by
+	}
+}
+
 // CancelledBy says who cancelled the migration, once a cancel was
 // accepted.
 func (c *Control) CancelledBy() (string, bool) {

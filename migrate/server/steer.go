@@ -143,11 +143,23 @@ func (s *Server) Cancel(ctx context.Context, id, by string, tell bool) (CancelRe
 	if err != nil {
 		return CancelResponse{}, fmt.Errorf("cancelling migration %s: %w", id, err)
 	}
-	recorded, _ := e.ctl.CancelledBy()
-	resp := CancelResponse{ID: id, Role: e.role.String(), By: recorded, Phase: s.migrationPhase(id)}
-	if tell {
-		resp.Peer = s.tellPeer(ctx, id, recorded)
+	// Cancels asked of both servers at once must leave both naming the
+	// same one: the source's record is the one that stands, first come
+	// first served, and a destination adopts it (from its source's
+	// forward, or its answer to ours) before it acts.
+	if !tell && e.role == schema.RoleDestination {
+		e.ctl.AdoptCancelledBy(by)
 	}
+	recorded, _ := e.ctl.CancelledBy()
+	resp := CancelResponse{ID: id, Role: e.role.String(), Phase: s.migrationPhase(id)}
+	if tell {
+		var peerBy string
+		resp.Peer, peerBy = s.tellPeer(ctx, id, recorded)
+		if e.role == schema.RoleDestination {
+			e.ctl.AdoptCancelledBy(peerBy)
+		}
+	}
+	resp.By, _ = e.ctl.CancelledBy()
 	commit()
 	s.log.Warn("migration cancelled", "id", id, "role", e.role, "by", recorded, "phase", resp.Phase, "peer", resp.Peer)
 	return resp, nil
@@ -178,21 +190,22 @@ func (s *Server) peerClient(addr string) *Client {
 }
 
 // tellPeer forwards a cancel to migration id's peer and says how it
-// answered.
-func (s *Server) tellPeer(ctx context.Context, id, by string) string {
+// answered, and whom the peer records as having cancelled it.
+func (s *Server) tellPeer(ctx context.Context, id, by string) (answer, peerBy string) {
 	s.mu.Lock()
 	addr := s.peerAPI[id]
 	s.mu.Unlock()
 	if addr == "" {
-		return "not told: its address is not known"
+		return "not told: its address is not known", ""
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peerTimeout)
 	defer cancel()
-	if _, err := s.peerClient(addr).Cancel(ctx, id, CancelRequest{By: by, Forwarded: true}); err != nil {
+	resp, err := s.peerClient(addr).Cancel(ctx, id, CancelRequest{By: by, Forwarded: true})
+	if err != nil {
 		s.log.Warn("telling the peer of a cancel; it will see the stream end", "id", id, "peer", addr, "err", err)
-		return "not told: " + err.Error()
+		return "not told: " + err.Error(), ""
 	}
-	return "cancelled at " + addr
+	return "cancelled at " + addr, resp.By
 }
 
 // askPeerCancelled implements migrate.Config.AskPeerCancelled over the
