@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -143,7 +145,7 @@ func (s *side) cancellation(err error) (string, bool) {
 		return ce.By, true
 	}
 	addr := s.cfg.PeerAPI
-	if s.cfg.AskPeerCancelled == nil || addr == "" {
+	if s.cfg.AskPeerCancelled == nil || addr == "" || !fromPeer(err) {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), peerAskTimeout)
@@ -154,6 +156,15 @@ func (s *side) cancellation(err error) (string, bool) {
 	}
 	s.cfg.Logger.Info("the peer cancelled the migration", "by", by, "err", err)
 	return by, true
+}
+
+// fromPeer reports whether err is how a peer's cancel reaches this side:
+// its Error message, or the stream ending under a read or write. A
+// failure of this side's own (a check, the VM, a timeout) is not.
+func fromPeer(err error) bool {
+	var remote *wire.RemoteError
+	return errors.As(err, &remote) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, wire.ErrMalformed)
 }
 
 func (s *side) progress(p Progress) {
