@@ -569,3 +569,29 @@ func TestMigrationSettingsReachBothSides(t *testing.T) {
 		t.Errorf("after the refusals the source is %s with migration %s", st.State, st.Migration.ID)
 	}
 }
+
+// Bad flags of the steering commands are usage errors naming the flag,
+// before any server is asked.
+func TestSteeringUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"cancel"}, "missing required flag --server"},
+		{[]string{"cancel", "--server", "127.0.0.1"}, "--server"},
+		{[]string{"cancel", "--server", "127.0.0.1:1", "--migration", "nope"}, "--migration"},
+		{[]string{"migrate-set", "--server", "127.0.0.1:1"}, "nothing to change"},
+		{[]string{"migrate-set", "--server", "127.0.0.1:1", "--max-rounds", "0"}, "--max-rounds"},
+		{[]string{"migrate-set", "--server", "127.0.0.1:1", "--downtime-target", "-5ms"}, "--downtime-target"},
+		{[]string{"migrate-set", "--server", "127.0.0.1:1", "--downtime-target", "2h"}, "downtime_target_ns"},
+		{[]string{"migrate-set", "--server", "127.0.0.1:1", "--skip-memory-checksum"}, "unknown flag"},
+		{[]string{"migrate", "--from", "127.0.0.1:1", "--to", "127.0.0.1:2", "--max-bandwidth", "fast"}, "--max-bandwidth"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, stderr, code := run(t, tc.args...)
+			if code != exitUsage || !strings.Contains(stderr, tc.says) {
+				t.Errorf("exit %d, stderr %q; want %d saying %q", code, stderr, exitUsage, tc.says)
+			}
+		})
+	}
+}
