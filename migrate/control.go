@@ -179,6 +179,13 @@ func (c *Control) Settings() model.Settings {
 	return st
 }
 
+// Running reports whether the migration has started and not ended.
+func (c *Control) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == controlRunning
+}
+
 // live returns this side's own settings now, which the side acts on.
 func (c *Control) live() model.Settings {
 	c.mu.Lock()

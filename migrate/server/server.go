@@ -230,7 +230,7 @@ func (s *Server) Status() InstanceStatus {
 				st.State = StateHandoffPending
 			}
 			m.CancelledBy, _ = e.ctl.CancelledBy()
-			if m.Result == ResultRunning {
+			if m.Result == ResultRunning && e.ctl.Running() {
 				cur := e.ctl.Settings()
 				m.Settings = &cur
 			}
