@@ -244,16 +244,26 @@ func (c *Control) Record(changes []model.SettingChange) error {
 }
 
 func (c *Control) recordLocked(changes []model.SettingChange) {
+	bw := c.cur.MaxBandwidth
 	for _, ch := range changes {
-		c.cur = applyChange(c.cur, ch)
-		c.changes = append(c.changes, ch)
+		// In the order the source made them: changes it passed on itself
+		// may arrive after later ones forwarded through this side.
+		i := len(c.changes)
+		for i > 0 && c.changes[i-1].Time.After(ch.Time) {
+			i--
+		}
+		c.changes = slices.Insert(c.changes, i, ch)
 		if c.span != nil {
 			c.span.AddEvent(schema.EventSettingChanged, trace.WithTimestamp(ch.Time),
 				trace.WithAttributes(spancodec.SettingChangeAttributes(ch)...))
 		}
-		if ch.Setting == schema.SettingMaxBandwidth && c.conn != nil {
-			c.conn.SetMaxBandwidth(ch.New)
-		}
+	}
+	c.cur = c.initial
+	for _, ch := range c.changes {
+		c.cur = applyChange(c.cur, ch)
+	}
+	if c.cur.MaxBandwidth != bw && c.conn != nil {
+		c.conn.SetMaxBandwidth(c.cur.MaxBandwidth)
 	}
 }
 

@@ -396,6 +396,8 @@ func TestCancelRefusedAtTheHandoffServers(t *testing.T) {
 // A bandwidth raised mid-migration, through the destination, shortens
 // the rest of it: both traces record the change with the old and new
 // rates, and the pre-copy takes far less than its bytes at the old rate.
+// A change made at the source directly reaches the destination's trace
+// too, in order.
 func TestRaisedBandwidthShortensTheMigration(t *testing.T) {
 	t.Parallel()
 	p := newSteerPair(t, "32MiB", "32MiB")
@@ -403,7 +405,11 @@ func TestRaisedBandwidthShortensTheMigration(t *testing.T) {
 	id := p.start(t, p.src.Addr(), "--max-bandwidth", "2MiB", "--max-rounds", "2")
 	inPhase(t, p.dst, id, schema.PhaseRamPushPrePause)
 	time.Sleep(500 * time.Millisecond) // some way in at the slow rate
-	r := servertest.Run(t, p.bin, "migrate-set", "--server", p.dst.Addr(), "--max-bandwidth", "1GiB")
+	r := servertest.Run(t, p.bin, "migrate-set", "--server", p.src.Addr(), "--max-rounds", "3")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "max_rounds 2 -> 3 (in RamPushPrePause)") {
+		t.Fatalf("migrate-set at the source: %s", r)
+	}
+	r = servertest.Run(t, p.bin, "migrate-set", "--server", p.dst.Addr(), "--max-bandwidth", "1GiB")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "max_bandwidth 2 MiB/s -> 1 GiB/s (in RamPushPrePause)") {
 		t.Fatalf("migrate-set: %s", r)
 	}
@@ -415,12 +421,16 @@ func TestRaisedBandwidthShortensTheMigration(t *testing.T) {
 	src := decodeTrace(t, p.srcTrace, id, schema.RoleSource)
 	dst := decodeTrace(t, p.dstTrace, id, schema.RoleDestination)
 	for _, d := range []model.Side{src, dst} {
-		if d.Settings == nil || d.Settings.MaxBandwidth != slow || len(d.SettingsChanges) != 1 {
-			t.Fatalf("%s trace: settings %+v, changes %+v; want a 2 MiB/s start and one change", d.Role, d.Settings, d.SettingsChanges)
+		if d.Settings == nil || d.Settings.MaxBandwidth != slow || len(d.SettingsChanges) != 2 {
+			t.Fatalf("%s trace: settings %+v, changes %+v; want a 2 MiB/s start and two changes", d.Role, d.Settings, d.SettingsChanges)
 		}
-		if c := d.SettingsChanges[0]; c.Setting != schema.SettingMaxBandwidth || c.Old != slow || c.New != 1<<30 ||
-			c.Phase != schema.PhaseRamPushPrePause || !strings.Contains(c.By, "for cli at") {
-			t.Errorf("%s trace: change %+v", d.Role, c)
+		if c := d.SettingsChanges[0]; c.Setting != schema.SettingMaxRounds || c.Old != 2 || c.New != 3 ||
+			!strings.HasPrefix(c.By, "src (") {
+			t.Errorf("%s trace: first change %+v, want max_rounds 2 -> 3 at the source", d.Role, c)
+		}
+		if c := d.SettingsChanges[1]; c.Setting != schema.SettingMaxBandwidth || c.Old != slow || c.New != 1<<30 ||
+			c.Phase != schema.PhaseRamPushPrePause || !strings.HasPrefix(c.By, "dst (") || !strings.Contains(c.By, "for cli at") {
+			t.Errorf("%s trace: second change %+v, want max_bandwidth 2 MiB/s -> 1 GiB/s through the destination", d.Role, c)
 		}
 	}
 	pre, _ := src.Phase(schema.PhaseRamPushPrePause)

@@ -61,6 +61,9 @@ type SettingsRequest struct {
 	migrate.Settings
 	By        string `json:"by,omitempty"`
 	Forwarded bool   `json:"forwarded,omitempty"`
+	// Changes, from a source to its destination, are changes the source
+	// made, for the destination to record as they are.
+	Changes []model.SettingChange `json:"changes,omitempty"`
 }
 
 // SettingsResponse answers a settings change: the changes made (none
@@ -222,6 +225,15 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if len(req.Changes) > 0 {
+		resp, err := s.recordPeerChanges(id, req)
+		if err != nil {
+			writeError(w, steerStatus(err), err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
 	by := req.By
 	if !req.Forwarded {
 		by = s.requester(r, req.By)
@@ -248,14 +260,20 @@ func (s *Server) UpdateSettings(ctx context.Context, id string, st migrate.Setti
 		return SettingsResponse{}, err
 	}
 	resp := SettingsResponse{ID: id}
-	if e.role == schema.RoleSource || forwarded {
+	if e.role == schema.RoleSource {
 		changes, err := e.ctl.Update(st, by)
 		if err != nil {
 			return SettingsResponse{}, fmt.Errorf("changing migration %s's settings: %w", id, err)
 		}
 		resp.Changes, resp.Settings = changes, e.ctl.Settings()
 		s.log.Info("migration settings changed", "id", id, "role", e.role, "by", by, "changes", len(changes))
+		if !forwarded && len(changes) > 0 {
+			s.tellPeerChanges(ctx, id, changes)
+		}
 		return resp, nil
+	}
+	if forwarded {
+		return SettingsResponse{}, fmt.Errorf("%w: a destination applies no settings itself; send the change to it, or to its source", migrate.ErrInvalidSettings)
 	}
 	// One change at a time through here, so that this side records them
 	// in the order the source made them.
@@ -277,6 +295,38 @@ func (s *Server) UpdateSettings(ctx context.Context, id string, st migrate.Setti
 	}
 	resp.Changes, resp.Settings = got.Changes, got.Settings
 	return resp, nil
+}
+
+// tellPeerChanges passes changes a source made at an operator's request
+// to its destination, so that the destination's trace records them too;
+// a destination that cannot be told only misses them in its own record.
+func (s *Server) tellPeerChanges(ctx context.Context, id string, changes []model.SettingChange) {
+	s.mu.Lock()
+	addr := s.peerAPI[id]
+	s.mu.Unlock()
+	if addr == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), peerTimeout)
+	defer cancel()
+	if _, err := s.peerClient(addr).UpdateSettings(ctx, id, SettingsRequest{Forwarded: true, Changes: changes}); err != nil {
+		s.log.Warn("telling the destination of a settings change", "id", id, "peer", addr, "err", err)
+	}
+}
+
+// recordPeerChanges records, on a destination, changes its source made.
+func (s *Server) recordPeerChanges(id string, req SettingsRequest) (SettingsResponse, error) {
+	e, ok := s.steered(id)
+	if !ok {
+		return SettingsResponse{}, fmt.Errorf("%w %q", migrate.ErrUnknownMigration, id)
+	}
+	if e.role != schema.RoleDestination || !req.Forwarded || !req.Settings.IsZero() {
+		return SettingsResponse{}, fmt.Errorf("%w: only a migration's source passes its changes to its destination, and with nothing else", migrate.ErrInvalidSettings)
+	}
+	if err := e.ctl.Record(req.Changes); err != nil {
+		return SettingsResponse{}, fmt.Errorf("recording migration %s's settings changes: %w", id, err)
+	}
+	return SettingsResponse{ID: id, Changes: req.Changes, Settings: e.ctl.Settings()}, nil
 }
 
 // Cancel asks the server to cancel migration id.

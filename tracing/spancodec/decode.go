@@ -519,6 +519,10 @@ func (d *Decoder) finished(s *sideState) model.Side {
 		return cmp.Or(strings.Compare(a.Span, b.Span), strings.Compare(a.Event, b.Event), strings.Compare(a.Of, b.Of), strings.Compare(a.Attr, b.Attr))
 	})
 	m.Unrecorded = slices.Compact(m.Unrecorded)
+	// In the order they were made, as the side holds them, whatever order
+	// they were recorded on the span in.
+	m.SettingsChanges = slices.Clone(m.SettingsChanges)
+	slices.SortStableFunc(m.SettingsChanges, func(a, b model.SettingChange) int { return a.Time.Compare(b.Time) })
 	return m
 }
 
