@@ -54,7 +54,8 @@ type MigrationStatus struct {
 	Progress *ProgressStatus `json:"progress,omitempty"`
 	// Settings are the migration's settings now (those it started with
 	// and every change since) while it runs; Detail records them after.
-	// A destination knows of the changes sent through it.
+	// A destination knows of the changes sent through it and those its
+	// source passed on.
 	Settings *model.Settings `json:"settings,omitempty"`
 	// CancelledBy is who cancelled it, once a cancel was accepted.
 	CancelledBy string `json:"cancelled_by,omitempty"`
