@@ -138,24 +138,45 @@ const peerAskTimeout = time.Second
 // so its server is asked.
 func (s *side) cancellation(err error) (string, bool) {
 	if by, ok := s.ctl.CancelledBy(); ok {
+		if s.role == schema.RoleDestination {
+			// Cancels asked of both servers at once name the one the
+			// source took first: the source's record stands.
+			if peerBy := s.askPeerCancelled(); peerBy != "" && peerBy != by {
+				s.ctl.AdoptCancelledBy(peerBy)
+				by = peerBy
+			}
+		}
 		return by, true
 	}
 	var ce *CancelledError
 	if errors.As(err, &ce) {
 		return ce.By, true
 	}
-	addr := s.cfg.PeerAPI
-	if s.cfg.AskPeerCancelled == nil || addr == "" || !fromPeer(err) {
+	if !fromPeer(err) {
 		return "", false
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), peerAskTimeout)
-	defer cancel()
-	by, aerr := s.cfg.AskPeerCancelled(ctx, addr, s.id)
-	if aerr != nil || by == "" {
+	by := s.askPeerCancelled()
+	if by == "" {
 		return "", false
 	}
 	s.cfg.Logger.Info("the peer cancelled the migration", "by", by, "err", err)
 	return by, true
+}
+
+// askPeerCancelled asks the peer's server who cancelled the migration
+// there: "" for no one, or when it cannot be asked.
+func (s *side) askPeerCancelled() string {
+	addr := s.cfg.PeerAPI
+	if s.cfg.AskPeerCancelled == nil || addr == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), peerAskTimeout)
+	defer cancel()
+	by, err := s.cfg.AskPeerCancelled(ctx, addr, s.id)
+	if err != nil {
+		return ""
+	}
+	return by
 }
 
 // fromPeer reports whether err is how a peer's cancel reaches this side:

@@ -605,3 +605,67 @@ func TestSteeringUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// Behind a proxy that holds the source's messages back 200 ms, each side
+// waits in every phase that waits for the other, long enough to be
+// cancelled there from its API. One pair takes a cancel in each such
+// phase in turn, on the source and on the destination: every migration
+// ends cancelled on both sides in that phase, the guest running on at
+// the source throughout, and a last migration succeeds, memory verified.
+// (A source's Pause, RamPull and Finish, and a destination's
+// RamPushPostPause and Finish, wait on nothing the proxy holds back and
+// pass too quickly to catch from outside; TestCancelInEveryPhase in
+// package migrate cancels them.)
+func TestCancelInEachWaitingPhase(t *testing.T) {
+	t.Parallel()
+	p := newSteerPair(t, "16MiB", "2MiB")
+	proxy := newDelayProxy(t, p.src.Addr(), 200*time.Millisecond)
+	cases := []struct {
+		side  schema.Role
+		phase schema.Phase
+	}{
+		{schema.RoleSource, schema.PhaseSync}, {schema.RoleSource, schema.PhaseRamPushPrePause},
+		{schema.RoleSource, schema.PhaseRamPushPostPause}, {schema.RoleSource, schema.PhaseTimeData},
+		{schema.RoleSource, schema.PhaseDeviceState}, {schema.RoleSource, schema.PhaseServerState},
+		{schema.RoleDestination, schema.PhaseSync}, {schema.RoleDestination, schema.PhaseRamPushPrePause},
+		{schema.RoleDestination, schema.PhaseTimeData}, {schema.RoleDestination, schema.PhaseDeviceState},
+		{schema.RoleDestination, schema.PhaseRamPull}, {schema.RoleDestination, schema.PhaseServerState},
+	}
+	for _, tc := range cases {
+		at := p.src
+		if tc.side == schema.RoleDestination {
+			at = p.dst
+		}
+		id := p.start(t, proxy.Addr(), "--max-rounds", "2")
+		// Both sides know of the migration first: a destination cancelled
+		// before its source took the stream leaves the source nothing to
+		// record.
+		p.src.Await(t, 60*time.Second, func(st server.InstanceStatus) bool {
+			return st.Migration != nil && st.Migration.ID == id
+		})
+		at.Await(t, 60*time.Second, func(st server.InstanceStatus) bool {
+			m := st.Migration
+			return m != nil && m.ID == id && m.Result == server.ResultRunning && m.Phase == tc.phase.String()
+		})
+		if _, err := at.Client().Cancel(context.Background(), id, server.CancelRequest{By: "phase test"}); err != nil {
+			t.Fatalf("cancel at the %s in %s: %v", tc.side, tc.phase, err)
+		}
+		for _, s := range []*servertest.Proc{p.src, p.dst} {
+			m := ended(t, s, id)
+			if m.Result != schema.ResultCancelled || !strings.Contains(m.CancelledBy, "for phase test") {
+				t.Fatalf("cancel at the %s in %s: %s ended %s (%s) by %q", tc.side, tc.phase, s, m.Result, m.Error, m.CancelledBy)
+			}
+			if s == at && m.ErrorPhase != tc.phase.String() {
+				t.Errorf("cancel at the %s in %s: recorded in %s", tc.side, tc.phase, m.ErrorPhase)
+			}
+		}
+		guestRuns(t, p.src)
+		t.Logf("cancelled at the %s in %s", tc.side, tc.phase)
+	}
+	if r := servertest.Migrate(t, p.bin, p.src.Addr(), p.dst.Addr()); r.Code != 0 {
+		t.Fatalf("migration after %d cancels: %s", len(cases), r)
+	}
+	if m := p.dst.Status(t).Migration; m.Detail == nil || !m.Detail.Verified() || !m.Detail.Continuity.MemoryChecksumOK {
+		t.Errorf("migration after the cancels not verified: %+v", m)
+	}
+}

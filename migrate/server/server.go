@@ -229,7 +229,9 @@ func (s *Server) Status() InstanceStatus {
 			if pending {
 				st.State = StateHandoffPending
 			}
-			m.CancelledBy, _ = e.ctl.CancelledBy()
+			if by, ok := e.ctl.CancelledBy(); ok {
+				m.CancelledBy = by
+			}
 			if m.Result == ResultRunning && e.ctl.Running() {
 				cur := e.ctl.Settings()
 				m.Settings = &cur
@@ -431,7 +433,8 @@ func (s *Server) finishStatus(res *model.Side, err error) {
 	if err != nil {
 		s.mig.Result = schema.ResultFailure
 		if res != nil && res.Cancelled() {
-			s.mig.Result = schema.ResultCancelled
+			// Its peer's cancel, perhaps, learnt from the peer.
+			s.mig.Result, s.mig.CancelledBy = schema.ResultCancelled, res.CancelledBy
 		}
 		s.mig.Error = err.Error()
 		if p, ok := migrate.FailedPhase(err); ok {

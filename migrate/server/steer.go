@@ -132,11 +132,12 @@ func steerStatus(err error) int {
 	return http.StatusBadGateway
 }
 
-// Cancel cancels migration id on behalf of by. Before carrying it out it
-// tells the peer's server, if tell and it knows it, so that both sides
-// record a cancellation rather than a broken stream; the peer refusing or
-// not answering stops nothing: this side alone ending the migration
-// before the handoff is always safe.
+// Cancel cancels migration id on behalf of by, at once, then tells the
+// peer's server, if tell and it knows it, so that both sides record a
+// cancellation rather than a broken stream (a peer whose stream breaks
+// first asks this server, which has the record by then). The peer
+// refusing or not answering changes nothing: this side alone ending the
+// migration before the handoff is always safe.
 func (s *Server) Cancel(ctx context.Context, id, by string, tell bool) (CancelResponse, error) {
 	e, ok := s.steered(id)
 	if !ok {
@@ -147,14 +148,15 @@ func (s *Server) Cancel(ctx context.Context, id, by string, tell bool) (CancelRe
 		return CancelResponse{}, fmt.Errorf("cancelling migration %s: %w", id, err)
 	}
 	// Cancels asked of both servers at once must leave both naming the
-	// same one: the source's record is the one that stands, first come
-	// first served, and a destination adopts it (from its source's
-	// forward, or its answer to ours) before it acts.
+	// same one: the source's record stands, first come first served, and
+	// a destination adopts it (from its source's forward, its answer to
+	// ours, or by asking as its side ends).
 	if !tell && e.role == schema.RoleDestination {
 		e.ctl.AdoptCancelledBy(by)
 	}
 	recorded, _ := e.ctl.CancelledBy()
 	resp := CancelResponse{ID: id, Role: e.role.String(), Phase: s.migrationPhase(id)}
+	commit()
 	if tell {
 		var peerBy string
 		resp.Peer, peerBy = s.tellPeer(ctx, id, recorded)
@@ -163,7 +165,6 @@ func (s *Server) Cancel(ctx context.Context, id, by string, tell bool) (CancelRe
 		}
 	}
 	resp.By, _ = e.ctl.CancelledBy()
-	commit()
 	s.log.Warn("migration cancelled", "id", id, "role", e.role, "by", recorded, "phase", resp.Phase, "peer", resp.Peer)
 	return resp, nil
 }
