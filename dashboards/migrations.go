@@ -97,8 +97,8 @@ func migrationsDashboard(n promNames) *dashboard.DashboardBuilder {
 	d.WithRow(dashboard.NewRowBuilder("Migrations").Id(ids.next()))
 	d.WithPanel(newStat(ids).
 		Title("Migrations in range, by role and result").
-		Description("Finished migrations counted by each side; a migration appears once as source and once as destination. Click a value for its traces.").
-		Span(8).Height(6).Unit(unitCount).Decimals(0).
+		Description("Finished migrations counted by each side, cancellations (an operator's cancel before the handoff) apart from failures; a migration appears once as source and once as destination. Click a value for its traces.").
+		Span(6).Height(6).Unit(unitCount).Decimals(0).
 		DataLinks([]cog.Builder[dashboard.DashboardLink]{toTraces}).
 		Targets(targets(promQuery{
 			expr:    sumBy(increase(selector(n.migrations, roleSel), macroRange), n.role, n.result),
@@ -107,18 +107,28 @@ func migrationsDashboard(n promNames) *dashboard.DashboardBuilder {
 		})))
 	d.WithPanel(timeseries.NewPanelBuilder().Id(ids.next()).
 		Title("Migrations per minute, by result").
-		Span(8).Height(6).Unit(unitCount).
+		Span(6).Height(6).Unit(unitCount).
 		Targets(targets(promQuery{
 			expr:   sumBy(rate(selector(n.migrations, roleSel), macroRateInterval), n.role, n.result) + " * 60",
 			legend: legend("", n.role, n.result),
 		})))
 	d.WithPanel(newStat(ids).
 		Title("Failed phases in range").
-		Description("Phases that ended a migration with an error, by role and phase.").
-		Span(8).Height(6).Unit(unitCount).Decimals(0).
+		Description("Phases that ended a migration with an error, by role and phase; cancelled ones are counted apart.").
+		Span(6).Height(6).Unit(unitCount).Decimals(0).
 		Targets(targets(promQuery{
 			expr: sumBy(increase(selector(n.phaseDuration+suffixCount,
 				append([]string{eqMatch(n.result, schema.ResultFailure)}, phaseSel...)...), macroRange), n.role, n.phase),
+			legend:  legend("", n.role, n.phase),
+			instant: true,
+		})))
+	d.WithPanel(newStat(ids).
+		Title("Cancelled migrations in range, by phase").
+		Description("Migrations an operator cancelled before the handoff (migtrace cancel, Ctrl-C on migrate, the API), by role and the phase each side was cancelled in. The guest ran on at the source.").
+		Span(6).Height(6).Unit(unitCount).Decimals(0).
+		Targets(targets(promQuery{
+			expr: sumBy(increase(selector(n.phaseDuration+suffixCount,
+				append([]string{eqMatch(n.result, schema.ResultCancelled)}, phaseSel...)...), macroRange), n.role, n.phase),
 			legend:  legend("", n.role, n.phase),
 			instant: true,
 		})))

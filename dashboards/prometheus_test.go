@@ -19,8 +19,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/migtrace/migtrace/migrate/server"
 	"github.com/migtrace/migtrace/migrate/server/servertest"
+	"github.com/migtrace/migtrace/tracing/schema"
 )
+
+// cancelMigration starts a migration from to to, capped so that it
+// crawls, and cancels it at the destination in its pre-copy; both sides
+// must then record it cancelled.
+func cancelMigration(t *testing.T, migtrace, from, to string) {
+	t.Helper()
+	r := servertest.Migrate(t, migtrace, from, to, "--detach", "--max-bandwidth", "1MiB")
+	if r.Code != 0 {
+		t.Fatalf("migrate --detach: %s", r)
+	}
+	id := strings.TrimSpace(r.Stdout)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dst, src := server.NewClient(to, nil, false), server.NewClient(from, nil, false)
+	if _, err := servertest.Await(ctx, dst, func(st server.InstanceStatus) bool {
+		m := st.Migration
+		return m != nil && m.ID == id && m.Progress != nil && m.Progress.Phase == schema.PhaseRamPushPrePause.String()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Cancel(ctx, id, server.CancelRequest{By: "dashboards test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*server.Client{src, dst} {
+		st, err := servertest.WaitMigration(ctx, c, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Migration.Result != schema.ResultCancelled {
+			t.Fatalf("%s: migration %s ended %s, want cancelled: %s", c.Addr(), id, st.Migration.Result, st.Migration.Error)
+		}
+	}
+}
 
 // TestPanelsAgainstPrometheus evaluates every Prometheus expression of
 // every dashboard through a real Prometheus that scraped a real pair of
@@ -64,7 +99,15 @@ func TestPanelsAgainstPrometheus(t *testing.T) {
 		}
 		prom.waitForScrapes(t, before)
 	}
-	t.Logf("%d migrations scraped after %v", len(steps), time.Since(start).Round(time.Millisecond))
+	// Two cancellations, from the destination's API in the capped
+	// pre-copy, give the cancelled series an increase too.
+	for i := range 2 {
+		before := time.Now()
+		cancelMigration(t, migtrace, a, b)
+		prom.waitForScrapes(t, before)
+		t.Logf("cancellation %d scraped", i+1)
+	}
+	t.Logf("%d migrations scraped after %v", len(steps)+2, time.Since(start).Round(time.Millisecond))
 
 	// Controls: the check must reject a query with no series and one
 	// whose only sample is NaN, or passing it would prove nothing.

@@ -64,7 +64,8 @@ type Config struct {
 	// than the stream carries it, as QEMU's auto-converge does (source).
 	// The throttle is lifted at the pause, or when the migration fails. A
 	// VM whose backend cannot be throttled (vmm.Throttler) migrates
-	// unthrottled.
+	// unthrottled. Read it through the side's live settings (side.live),
+	// which an operator may change while the migration runs.
 	AutoConverge bool
 	// ThrottleInitial, ThrottleIncrement and ThrottleMax shape
 	// auto-converge's steps, in percent of vCPU time asleep: the first
@@ -110,6 +111,15 @@ type Config struct {
 	// OnPeerAPI, if set, is told the destination's API address when the
 	// source learns it (source).
 	OnPeerAPI func(addr string)
+
+	// Control lets an operator cancel the migration or change its
+	// settings while it runs; nil gives the side a private one.
+	Control *Control
+	// AskPeerCancelled asks the peer's server at addr whether it cancelled
+	// migration id, and who asked it to, when this side failed without
+	// being cancelled itself: the peer's cancel may have reached this
+	// side only as a broken stream. nil asks nobody.
+	AskPeerCancelled func(ctx context.Context, addr string, id ID) (by string, err error)
 }
 
 func (c Config) withDefaults() Config {
@@ -143,6 +153,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Handoff == nil {
 		c.Handoff = NewHandoff()
+	}
+	if c.Control == nil {
+		c.Control = NewControl()
 	}
 	return c
 }

@@ -89,6 +89,7 @@ func (d *destination) sync(ctx context.Context, _ *model.PhaseTiming) error {
 	}
 	d.result.Peer = nc.RemoteAddr().String()
 	d.conn = wire.NewConn(nc, wire.WithIOTimeout(d.cfg.IOTimeout), wire.WithMaxBandwidth(d.cfg.MaxBandwidth))
+	d.ctl.setConn(d.conn)
 	version, err := wire.HandshakeClient(ctx, d.conn, wire.SupportedVersions)
 	if err != nil {
 		return fmt.Errorf("handshake: %w", err)
@@ -362,7 +363,9 @@ func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) err
 	// Ready: from the Okay on, this side never discards the verified
 	// guest unless the source says it runs it, or an operator does.
 	h := d.cfg.Handoff
-	h.set(HandoffReady)
+	if err := h.enter(HandoffReady); err != nil {
+		return err
+	}
 	d.ready = true
 	err = d.conn.Send(ctx, &wire.Okay{})
 	if err == nil {

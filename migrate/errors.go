@@ -25,6 +25,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if errors.Is(e.Err, ErrCancelled) {
+		return fmt.Sprintf("migration cancelled in phase %s (%s): %v", e.Phase, e.Role, e.Err)
+	}
 	return fmt.Sprintf("migration failed in phase %s (%s): %v", e.Phase, e.Role, e.Err)
 }
 

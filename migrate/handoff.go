@@ -88,6 +88,9 @@ type Handoff struct {
 	state   HandoffState
 	pending bool // waiting to learn the outcome without the stream
 	decide  chan Resolution
+	// closed: a cancel was accepted, so the side never enters the
+	// handoff (enter refuses).
+	closed bool
 }
 
 // NewHandoff returns a record in HandoffNone.
@@ -106,6 +109,31 @@ func (h *Handoff) set(s HandoffState) {
 	h.mu.Lock()
 	h.state = s
 	h.mu.Unlock()
+}
+
+// closeGate keeps the side out of the handoff for a cancel, unless it has
+// entered it already: ok is false then, with the state it is in.
+func (h *Handoff) closeGate() (HandoffState, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != HandoffNone {
+		return h.state, false
+	}
+	h.closed = true
+	return h.state, true
+}
+
+// enter moves the side into the handoff (HandoffUndecided or
+// HandoffReady), unless a cancel closed the gate: the check and the move
+// are one step, so a cancel and the handoff never both win.
+func (h *Handoff) enter(s HandoffState) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("%w before the handoff", ErrCancelled)
+	}
+	h.state = s
+	return nil
 }
 
 func (h *Handoff) setPending(p bool) {

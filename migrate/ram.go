@@ -58,12 +58,12 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 		pd: pd, buf: pd.Data,
 		taken: pagebits.New(pages),
 	}
-	if s.cfg.AutoConverge {
-		if t, ok := vm.(vmm.Throttler); ok {
-			r.conv = converger{t: t, initial: s.cfg.ThrottleInitial, increment: s.cfg.ThrottleIncrement, max: s.cfg.ThrottleMax}
-		} else {
-			s.cfg.Logger.Warn("auto-converge is on, but this VM cannot be throttled: it migrates unthrottled", "backend", vm.Spec().Backend)
-		}
+	// The converger is ready on any VM that can be throttled: whether it
+	// steps is the live setting, which an operator may turn on mid-way.
+	if t, ok := vm.(vmm.Throttler); ok {
+		r.conv = converger{t: t, initial: s.cfg.ThrottleInitial, increment: s.cfg.ThrottleIncrement, max: s.cfg.ThrottleMax}
+	} else if s.live().AutoConverge {
+		s.cfg.Logger.Warn("auto-converge is on, but this VM cannot be throttled: it migrates unthrottled", "backend", vm.Spec().Backend)
 	}
 	return r
 }
@@ -219,7 +219,7 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		return nil, err
 	}
 	cur.Fill(r.pages)
-	if r.conv.on() {
+	if r.conv.on() && r.s.live().AutoConverge {
 		r.s.metricThrottle(ctx, 0) // armed, not throttling
 	}
 	for round := 0; ; round++ {
@@ -242,7 +242,7 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 		span.AddEvent(schema.EventPrecopyRound, trace.WithAttributes(spancodec.RoundAttributes(pr)...))
 		r.s.cfg.Logger.Debug("pre-copy round", "round", round, "pages", st.pages, "dirty", dirty,
 			"rate", r.rate, "elapsed", st.elapsed)
-		if dirty == 0 || round+1 >= r.s.cfg.MaxRounds || r.fitsDowntime(dirty) {
+		if dirty == 0 || round+1 >= int(r.s.live().MaxRounds) || r.fitsDowntime(dirty) {
 			return cur, nil
 		}
 		if err := r.converge(ctx, span, round, dirty, st.wireBytes); err != nil {
@@ -255,7 +255,7 @@ func (r *ramSender) precopy(ctx context.Context, span trace.Span, rec *model.Pha
 // applies the step it decides on, if any, to the VM: a span event, the
 // side's record, the metric.
 func (r *ramSender) converge(ctx context.Context, span trace.Span, round int, dirty, wireBytes uint64) error {
-	if !r.conv.on() {
+	if !r.conv.on() || !r.s.live().AutoConverge {
 		return nil
 	}
 	pct, step := r.conv.observe(dirty*vmm.PageSize, wireBytes)
@@ -339,7 +339,7 @@ func (r *ramSender) fitsDowntime(dirty uint64) bool {
 		return false
 	}
 	est := time.Duration(float64(dirty*vmm.PageSize) / r.rate * float64(time.Second))
-	return est <= r.s.cfg.DowntimeTarget
+	return est <= time.Duration(r.s.live().DowntimeTargetNs)
 }
 
 // ramReceiver writes pushed pages into the destination VM.

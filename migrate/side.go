@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
@@ -29,7 +31,17 @@ type side struct {
 	id     ID
 	result *model.Side
 	phase  schema.Phase // the phase running now, for progress and errors
+	// ctl steers the migration (cancel, settings in flight); stop cancels
+	// ctx, which ctl does for a cancel.
+	ctl  *Control
+	stop context.CancelCauseFunc
+	// cancelBy is who cancelled the migration, once a phase failed for it.
+	cancelBy string
 }
+
+// live returns the settings this side acts on now, which an operator may
+// change while the migration runs: read them at each decision, not once.
+func (s *side) live() model.Settings { return s.ctl.live() }
 
 func (s *side) now() int64 {
 	h, _ := s.clock.Now()
@@ -62,6 +74,7 @@ func (s *side) runPhases(steps map[schema.Phase]phaseFunc) error {
 // is wrapped in an *Error naming the phase.
 func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	s.phase = p
+	s.ctl.setPhase(p)
 	s.progress(Progress{Phase: p})
 	begin := s.now()
 	probes.PhaseBegin(s.role, p, begin)
@@ -72,17 +85,32 @@ func (s *side) run(p schema.Phase, fn phaseFunc) error {
 	ctx, span := s.cfg.Tracer.Start(s.ctx, schema.PhaseSpanName(p), trace.WithTimestamp(rec.Start), trace.WithAttributes(
 		spancodec.PhaseStartAttributes(s.result.ID, s.role, p, begin)...))
 	err := fn(ctx, &rec)
+	if cause := context.Cause(s.ctx); err == nil && errors.Is(cause, ErrCancelled) {
+		// Cancelled during a phase that did no I/O to notice it (Pause):
+		// it happened here, not in the next phase.
+		err = cause
+	}
 	rec.EndNs = s.now()
 	rec.End = time.Now()
 	probes.PhaseEnd(s.role, p, rec.EndNs, err != nil)
 	if err != nil {
+		if by, ok := s.cancellation(err); ok {
+			// Whatever the phase tripped over (a cancelled context, a
+			// stream the peer closed), the cause is the cancel.
+			s.cancelBy = by
+			err = &Error{Role: s.role, Phase: p, Err: &CancelledError{By: by}}
+		}
 		rec.Failed, rec.Error = true, err.Error()
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.SetAttributes(spancodec.PhaseEndAttributes(rec)...)
 	span.End(trace.WithTimestamp(rec.End))
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.PhaseDone(ctx, s.role, p, rec.Duration(), err != nil)
+	if m := s.cfg.Metrics; m != nil {
+		if pc, ok := m.(phaseCanceller); ok && s.cancelBy != "" {
+			pc.PhaseCancelled(ctx, s.role, p, rec.Duration())
+		} else {
+			m.PhaseDone(ctx, s.role, p, rec.Duration(), err != nil)
+		}
 	}
 	s.result.Phases = append(s.result.Phases, rec)
 	if err != nil {
@@ -93,6 +121,71 @@ func (s *side) run(p schema.Phase, fn phaseFunc) error {
 		return &Error{Role: s.role, Phase: p, Err: err}
 	}
 	return nil
+}
+
+// phaseCanceller is implemented by Metrics (tracing.Instruments) that
+// count a phase cut short by a cancel apart from failed phases.
+type phaseCanceller interface {
+	PhaseCancelled(ctx context.Context, r schema.Role, p schema.Phase, d time.Duration)
+}
+
+// peerAskTimeout bounds asking the peer's server whether it cancelled.
+const peerAskTimeout = time.Second
+
+// cancellation says whether a phase failed with err because the
+// migration was cancelled, and who asked: here, or at the peer, whose
+// cancel may have arrived only as a broken stream or its Error message,
+// so its server is asked.
+func (s *side) cancellation(err error) (string, bool) {
+	if by, ok := s.ctl.CancelledBy(); ok {
+		if s.role == schema.RoleDestination {
+			// Cancels asked of both servers at once name the one the
+			// source took first: the source's record stands.
+			if peerBy := s.askPeerCancelled(); peerBy != "" && peerBy != by {
+				s.ctl.AdoptCancelledBy(peerBy)
+				by = peerBy
+			}
+		}
+		return by, true
+	}
+	var ce *CancelledError
+	if errors.As(err, &ce) {
+		return ce.By, true
+	}
+	if !fromPeer(err) {
+		return "", false
+	}
+	by := s.askPeerCancelled()
+	if by == "" {
+		return "", false
+	}
+	s.cfg.Logger.Info("the peer cancelled the migration", "by", by, "err", err)
+	return by, true
+}
+
+// askPeerCancelled asks the peer's server who cancelled the migration
+// there: "" for no one, or when it cannot be asked.
+func (s *side) askPeerCancelled() string {
+	addr := s.cfg.PeerAPI
+	if s.cfg.AskPeerCancelled == nil || addr == "" {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), peerAskTimeout)
+	defer cancel()
+	by, err := s.cfg.AskPeerCancelled(ctx, addr, s.id)
+	if err != nil {
+		return ""
+	}
+	return by
+}
+
+// fromPeer reports whether err is how a peer's cancel reaches this side:
+// its Error message, or the stream ending under a read or write. A
+// failure of this side's own (a check, the VM, a timeout) is not.
+func fromPeer(err error) bool {
+	var remote *wire.RemoteError
+	return errors.As(err, &remote) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, wire.ErrMalformed)
 }
 
 func (s *side) progress(p Progress) {
@@ -121,15 +214,26 @@ func (s *side) finish(err error) {
 		r.Handoff = string(st)
 	}
 	r.Result = schema.ResultSuccess
-	if err != nil {
+	switch {
+	case err != nil && s.cancelBy != "":
+		// A cancellation, not a failure: the span's status stays unset.
+		r.Result, r.Error, r.CancelledBy = schema.ResultCancelled, err.Error(), s.cancelBy
+		if p, ok := FailedPhase(err); ok {
+			r.ErrorPhase = p.String()
+		}
+	case err != nil:
 		r.Result, r.Error = schema.ResultFailure, err.Error()
 		if p, ok := FailedPhase(err); ok {
 			r.ErrorPhase = p.String()
 		}
 		s.span.SetStatus(codes.Error, err.Error())
 	}
+	s.ctl.finish()
+	st := s.ctl.recorded()
+	r.Settings, r.SettingsChanges = &st, s.ctl.Changes()
 	s.span.SetAttributes(spancodec.RootEndAttributes(r)...)
 	s.span.End(trace.WithTimestamp(r.EndTime))
+	s.stop(nil)
 	if s.cfg.Metrics != nil {
 		s.cfg.Metrics.MigrationDone(s.ctx, s.role, r.Result)
 	}
@@ -141,11 +245,20 @@ func (s *side) finish(err error) {
 // the begin probe.
 func (s *side) start(ctx context.Context) {
 	s.cfg = s.cfg.withDefaults()
+	s.ctl = s.cfg.Control
 	r := s.result
 	r.ID, r.Role, r.Instance = s.id.String(), s.role, s.cfg.Name
 	r.StartTime = time.Now()
+	if s.role == schema.RoleSource {
+		// A destination learns them from its source in Sync; its root
+		// span records them as it ends.
+		st := s.cfg.Settings()
+		r.Settings = &st
+	}
+	ctx, s.stop = context.WithCancelCause(ctx)
 	s.ctx, s.span = s.cfg.Tracer.Start(ctx, schema.SpanMigration, trace.WithTimestamp(r.StartTime),
 		trace.WithAttributes(spancodec.RootStartAttributes(r)...))
+	s.ctl.bind(s, s.stop)
 	if sc := s.span.SpanContext(); sc.IsValid() {
 		r.TraceID = sc.TraceID().String()
 	}

@@ -41,6 +41,7 @@ func runSource(ctx context.Context, st *Stream, vm vmm.VM, id ID, cfg Config) (*
 		s.conn = newStreamConn(st.nc, s.cfg)
 	}
 	s.result.ProtocolVersion = int64(st.version)
+	s.ctl.setConn(s.conn)
 	defer s.conn.Close()
 
 	src := &source{side: s, vm: vm, ram: newRAMSender(s, vm)}
@@ -291,7 +292,9 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		fin.Phases = append(fin.Phases, wire.PhaseTiming{Phase: uint8(p.Phase), BeginNs: p.BeginNs, EndNs: p.EndNs, Bytes: uint64(p.Bytes), Pages: uint64(p.Pages)})
 	}
 	h := s.cfg.Handoff
-	h.set(HandoffUndecided)
+	if err := h.enter(HandoffUndecided); err != nil {
+		return err
+	}
 	if err := s.conn.Send(ctx, fin); err != nil {
 		return err
 	}

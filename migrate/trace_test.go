@@ -74,6 +74,11 @@ func normalise(m model.Side) model.Side {
 		p := &m.Phases[i]
 		p.Start, p.End = p.Start.UTC().Round(0), p.End.UTC().Round(0)
 	}
+	m.SettingsChanges = slices.Clone(m.SettingsChanges)
+	for i := range m.SettingsChanges {
+		c := &m.SettingsChanges[i]
+		c.Time = c.Time.UTC().Round(0)
+	}
 	return m
 }
 
@@ -85,12 +90,16 @@ func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 		name         string
 		dropAt       schema.Phase // cut the stream as the source begins it; 0 for none
 		autoConverge bool         // the guest outpaces a bandwidth cap, and is throttled
-		wantErr      bool
-		file         string // the testdata file -update writes
+		// cancelAt: the source's settings change, then it is cancelled, as
+		// the source begins this phase; 0 for none.
+		cancelAt schema.Phase
+		wantErr  bool
+		file     string // the testdata file -update writes
 	}{
 		{name: "success", file: "migrate-sim.jsonl"},
 		{name: "failure in TimeData", dropAt: schema.PhaseTimeData, wantErr: true, file: "migrate-sim-failed.jsonl"},
 		{name: "auto-converge", autoConverge: true, file: "migrate-sim-autoconverge.jsonl"},
+		{name: "cancelled in RamPushPostPause", cancelAt: schema.PhaseRamPushPostPause, wantErr: true, file: "migrate-sim-cancelled.jsonl"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srcCfg, dstCfg := Config{IOTimeout: 10 * time.Second}, Config{IOTimeout: 10 * time.Second}
@@ -104,6 +113,23 @@ func TestTraceDecodesToWhatMigrateReturned(t *testing.T) {
 			if tc.dropAt != 0 {
 				slot := &connSlot{}
 				srcCfg.Progress, wrap = dropAt(tc.dropAt, slot), slot.set
+			}
+			if tc.cancelAt != 0 {
+				srcCtl, dstCtl := NewControl(), NewControl()
+				srcCfg.Control, dstCfg.Control = srcCtl, dstCtl
+				dstCfg.PeerAPI, dstCfg.AskPeerCancelled = "source", askControl(srcCtl)
+				bw, rounds := int64(256<<20), int64(3)
+				srcCfg.Progress = func(p Progress) {
+					if p.Phase != tc.cancelAt {
+						return
+					}
+					if _, err := srcCtl.Update(Settings{MaxBandwidth: &bw, MaxRounds: &rounds}, "trace test"); err != nil {
+						t.Error(err)
+					}
+					if err := srcCtl.Cancel("trace test"); err != nil {
+						t.Error(err)
+					}
+				}
 			}
 			trace, src, dst, err := tracedPair(t, srcCfg, dstCfg, wrap, before, opts...)
 			if (err != nil) != tc.wantErr {

@@ -11,10 +11,15 @@ import (
 
 // The rules on the trace itself and on each side's phase structure.
 
-// failedPhase is the phase a failed side failed in: the phase span marked
-// failed, else the one its root names; 0 when unknown or not failed.
+// cutShort reports whether the side ended before its last phase: it
+// failed, or an operator cancelled it.
+func cutShort(m *model.Side) bool { return m.Failed() || m.Cancelled() }
+
+// failedPhase is the phase a failed or cancelled side ended in: the phase
+// span marked failed, else the one its root names; 0 when unknown or not
+// cut short.
 func failedPhase(m *model.Side) schema.Phase {
-	if !m.Failed() {
+	if !cutShort(m) {
 		return 0
 	}
 	for _, p := range m.Phases {
@@ -88,9 +93,18 @@ func (c *checker) traceRules(m *model.Side) {
 		} else {
 			c.violation(RuleResult, side, msg, schema.ResultSuccess, schema.ResultFailure+" "+failedIn(m))
 		}
+	case m.Cancelled():
+		// Not a failure, and not a success either: allowed as a failure is.
+		c.ran(RuleResult, side)
+		msg := fmt.Sprintf("the migration was cancelled %s by %s", failedIn(m), m.CancelledBy)
+		if c.opts.AllowFailed {
+			c.note(RuleResult, side, msg)
+		} else {
+			c.violation(RuleResult, side, msg, schema.ResultSuccess, schema.ResultCancelled+" "+failedIn(m))
+		}
 	default:
 		c.ran(RuleResult, side)
-		c.violation(RuleResult, side, "unknown result", schema.ResultSuccess+" or "+schema.ResultFailure, m.Result)
+		c.violation(RuleResult, side, "unknown result", schema.ResultSuccess+", "+schema.ResultFailure+" or "+schema.ResultCancelled, m.Result)
 	}
 }
 

@@ -27,7 +27,7 @@ func (c *checker) timeData(m *model.Side) {
 				missing = append(missing, s.String())
 			}
 		}
-		if fp := failedPhase(m); m.Failed() && len(missing) == len(schema.Stages) && (fp == 0 || fp <= schema.PhaseTimeData) {
+		if fp := failedPhase(m); cutShort(m) && len(missing) == len(schema.Stages) && (fp == 0 || fp <= schema.PhaseTimeData) {
 			for _, r := range append([]string{RuleTimeData}, timeRules...) {
 				c.cannot(r, d, fmt.Sprintf("the migration failed %s, before its time data was imported", failedIn(m)))
 			}
@@ -252,14 +252,14 @@ func (c *checker) sourceTimeData(src, dst *model.Side, absent map[schema.Role]st
 		c.cannot(r, 0, absent[schema.RoleDestination])
 		return
 	case src.TimeRead == nil:
-		if fp := failedPhase(src); src.Failed() && fp != 0 && fp < schema.PhaseTimeData {
+		if fp := failedPhase(src); cutShort(src) && fp != 0 && fp < schema.PhaseTimeData {
 			c.cannot(r, 0, fmt.Sprintf("the source failed %s, before reading time data", failedIn(src)))
 		} else {
 			c.cannot(r, 0, "the source's TimeData span has no "+schema.EventTimeDataRead+" event")
 		}
 		return
 	case !dst.Stage(schema.StageMigration).Present:
-		if fp := failedPhase(dst); dst.Failed() && (fp == 0 || fp <= schema.PhaseTimeData) {
+		if fp := failedPhase(dst); cutShort(dst) && (fp == 0 || fp <= schema.PhaseTimeData) {
 			c.cannot(r, 0, fmt.Sprintf("the migration failed %s, before the destination recorded the time data", failedIn(dst)))
 		} else {
 			c.cannot(r, 0, "the destination recorded no Migration stage")
@@ -295,7 +295,7 @@ func (c *checker) continuity(m *model.Side) {
 	k := m.Continuity
 	if k == nil {
 		reason := "no continuity event on the destination's Finish span"
-		if fp := failedPhase(m); m.Failed() && fp != 0 && fp < schema.PhaseFinish {
+		if fp := failedPhase(m); cutShort(m) && fp != 0 && fp < schema.PhaseFinish {
 			reason = fmt.Sprintf("the migration failed %s, before the handoff check", failedIn(m))
 		}
 		for _, r := range rules {

@@ -44,8 +44,11 @@ type PhaseStats struct {
 	Phase     schema.Phase `json:"-"`
 	Durations Stats        `json:"duration"`
 	Failed    int          `json:"failed"`
-	Pages     int64        `json:"pages"`
-	Bytes     int64        `json:"bytes"`
+	// Cancelled counts the runs of the phase an operator's cancel cut
+	// short; they are not counted as failed.
+	Cancelled int   `json:"cancelled,omitempty"`
+	Pages     int64 `json:"pages"`
+	Bytes     int64 `json:"bytes"`
 	// BytesPerSec is Bytes over the summed duration of the phase runs
 	// that moved bytes; 0 when none did.
 	BytesPerSec float64 `json:"bytes_per_sec"`
@@ -55,12 +58,18 @@ type PhaseStats struct {
 
 // Summary is Summarize's result.
 type Summary struct {
-	Migrations int          `json:"migrations"` // distinct migration ids
-	Sides      int          `json:"sides"`
-	Failed     int          `json:"failed"`   // sides whose result is failure
-	Phases     []PhaseStats `json:"phases"`   // source then destination, protocol order
-	Downtime   Stats        `json:"downtime"` // source: pause to handoff
-	Blackout   Stats        `json:"blackout"` // destination: pause to resume across hosts
+	Migrations int `json:"migrations"` // distinct migration ids
+	Sides      int `json:"sides"`
+	Failed     int `json:"failed"` // sides whose result is failure
+	// Cancelled counts sides an operator cancelled; SettingsChanged the
+	// sides whose settings changed in flight, and SettingChanges their
+	// changes by setting name.
+	Cancelled       int            `json:"cancelled,omitempty"`
+	SettingsChanged int            `json:"settings_changed,omitempty"`
+	SettingChanges  map[string]int `json:"setting_changes,omitempty"`
+	Phases          []PhaseStats   `json:"phases"`   // source then destination, protocol order
+	Downtime        Stats          `json:"downtime"` // source: pause to handoff
+	Blackout        Stats          `json:"blackout"` // destination: pause to resume across hosts
 }
 
 // Summarize aggregates phase durations, RAM volumes, downtime and blackout
@@ -69,6 +78,7 @@ func Summarize(ms []model.Side) Summary {
 	type acc struct {
 		durations    []int64
 		failed       int
+		cancelled    int
 		pages, bytes int64
 		byteNs       int64
 	}
@@ -82,6 +92,18 @@ func Summarize(ms []model.Side) Summary {
 		s.Sides++
 		if m.Result == schema.ResultFailure {
 			s.Failed++
+		}
+		if m.Cancelled() {
+			s.Cancelled++
+		}
+		if len(m.SettingsChanges) > 0 {
+			s.SettingsChanged++
+			if s.SettingChanges == nil {
+				s.SettingChanges = make(map[string]int)
+			}
+			for _, c := range m.SettingsChanges {
+				s.SettingChanges[c.Setting]++
+			}
 		}
 		if m.Role == schema.RoleSource && m.DowntimeNs > 0 {
 			downtime = append(downtime, m.DowntimeNs)
@@ -98,7 +120,10 @@ func Summarize(ms []model.Side) Summary {
 			}
 			a := &accs[m.Role][p.Phase]
 			a.durations = append(a.durations, p.DurationNs())
-			if p.Failed {
+			switch {
+			case p.Failed && m.Cancelled() && p.Phase.String() == m.ErrorPhase:
+				a.cancelled++
+			case p.Failed:
 				a.failed++
 			}
 			a.pages += p.Pages
@@ -117,7 +142,7 @@ func Summarize(ms []model.Side) Summary {
 				continue
 			}
 			ps := PhaseStats{Role: role, Phase: p, Durations: NewStats(a.durations),
-				Failed: a.failed, Pages: a.pages, Bytes: a.bytes}
+				Failed: a.failed, Cancelled: a.cancelled, Pages: a.pages, Bytes: a.bytes}
 			if a.byteNs > 0 {
 				ps.BytesPerSec = float64(a.bytes) * 1e9 / float64(a.byteNs)
 			}

@@ -99,9 +99,9 @@ type Instruments struct {
 
 	// Attribute sets for the known roles, phases, stages and results, built
 	// once so that recording does not allocate. Indexed by the enum values.
-	phaseOpts     [3][10][2][]metric.RecordOption // role, phase, failed
+	phaseOpts     [3][10][3][]metric.RecordOption // role, phase, resultIndex
 	ramOpts       [3][2][]metric.AddOption        // role, paused
-	migrationOpts [3][2][]metric.AddOption        // role, success/failure
+	migrationOpts [3][3][]metric.AddOption        // role, resultIndex
 	precopyOpts   [3][]metric.RecordOption        // role, for the round and throttle metrics
 	tscOpts       [4][]metric.RecordOption        // stage
 }
@@ -166,11 +166,10 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 		return nil, err
 	}
 
-	results := [2]string{schema.ResultSuccess, schema.ResultFailure}
 	for _, r := range []schema.Role{schema.RoleSource, schema.RoleDestination} {
 		for _, p := range schema.Phases {
-			for failed := range 2 {
-				in.phaseOpts[r][p][failed] = recordOpts(phaseAttrs(r, p, failed == 1))
+			for i, res := range results {
+				in.phaseOpts[r][p][i] = recordOpts(phaseAttrs(r, p, res))
 			}
 		}
 		for paused := range 2 {
@@ -195,6 +194,10 @@ func addOpts(set attribute.Set) []metric.AddOption {
 	return []metric.AddOption{metric.WithAttributeSet(set)}
 }
 
+// results are the values of schema.AttrResult, in the order of the
+// attribute sets' result index.
+var results = [3]string{schema.ResultSuccess, schema.ResultFailure, schema.ResultCancelled}
+
 func resultOf(failed bool) string {
 	if failed {
 		return schema.ResultFailure
@@ -202,11 +205,21 @@ func resultOf(failed bool) string {
 	return schema.ResultSuccess
 }
 
-func phaseAttrs(r schema.Role, p schema.Phase, failed bool) attribute.Set {
+// resultIndex is result's index in results; false for another value.
+func resultIndex(result string) (int, bool) {
+	for i, r := range results {
+		if r == result {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func phaseAttrs(r schema.Role, p schema.Phase, result string) attribute.Set {
 	return attribute.NewSet(
 		attribute.String(schema.AttrRole, r.String()),
 		attribute.String(schema.AttrPhase, p.String()),
-		attribute.String(schema.AttrResult, resultOf(failed)),
+		attribute.String(schema.AttrResult, result),
 	)
 }
 
@@ -232,14 +245,27 @@ func boolIndex(b bool) int {
 // PhaseDone records that phase p on the side in role r took d, failing or
 // not.
 func (in *Instruments) PhaseDone(ctx context.Context, r schema.Role, p schema.Phase, d time.Duration, failed bool) {
+	in.phaseDone(ctx, r, p, d, resultOf(failed))
+}
+
+// PhaseCancelled records that phase p on the side in role r ran for d
+// before an operator cancelled the migration: its result is
+// schema.ResultCancelled, so a cancellation never counts as a failed
+// phase.
+func (in *Instruments) PhaseCancelled(ctx context.Context, r schema.Role, p schema.Phase, d time.Duration) {
+	in.phaseDone(ctx, r, p, d, schema.ResultCancelled)
+}
+
+func (in *Instruments) phaseDone(ctx context.Context, r schema.Role, p schema.Phase, d time.Duration, result string) {
 	if in == nil {
 		return
 	}
 	var opts []metric.RecordOption
-	if ri, ok := roleIndex(r); ok && p.Valid() {
-		opts = in.phaseOpts[ri][p][boolIndex(failed)]
+	ri, ok := roleIndex(r)
+	if i, known := resultIndex(result); ok && known && p.Valid() {
+		opts = in.phaseOpts[ri][p][i]
 	} else {
-		opts = recordOpts(phaseAttrs(r, p, failed))
+		opts = recordOpts(phaseAttrs(r, p, result))
 	}
 	in.phaseDuration.Record(ctx, d.Seconds(), opts...)
 }
@@ -260,19 +286,16 @@ func (in *Instruments) RAMTransferred(ctx context.Context, r schema.Role, paused
 }
 
 // MigrationDone counts one finished migration with result
-// schema.ResultSuccess or schema.ResultFailure.
+// schema.ResultSuccess, schema.ResultFailure or schema.ResultCancelled.
 func (in *Instruments) MigrationDone(ctx context.Context, r schema.Role, result string) {
 	if in == nil {
 		return
 	}
 	var opts []metric.AddOption
 	ri, ok := roleIndex(r)
-	switch {
-	case ok && result == schema.ResultSuccess:
-		opts = in.migrationOpts[ri][0]
-	case ok && result == schema.ResultFailure:
-		opts = in.migrationOpts[ri][1]
-	default:
+	if i, known := resultIndex(result); ok && known {
+		opts = in.migrationOpts[ri][i]
+	} else {
 		opts = addOpts(migrationAttrs(r, result))
 	}
 	in.migrations.Add(ctx, 1, opts...)

@@ -311,3 +311,56 @@ func TestNilInstrumentsRecordNothing(t *testing.T) {
 	var in *Instruments
 	recordOneOfEach(context.Background(), in) // must not panic
 }
+
+// A cancellation counts under its own result, never as a failure: the
+// migrations counter and the cancelled phase's duration sample both say
+// cancelled.
+func TestCancellationsCountApartFromFailures(t *testing.T) {
+	clearOTelEnv(t)
+	reader := sdkmetric.NewManualReader()
+	tel, err := Setup(context.Background(), Config{MetricReaders: []sdkmetric.Reader{reader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.Background()) }()
+	in, ctx := tel.Instruments(), context.Background()
+	in.MigrationDone(ctx, schema.RoleSource, schema.ResultFailure)
+	for range 2 {
+		in.MigrationDone(ctx, schema.RoleSource, schema.ResultCancelled)
+		in.PhaseCancelled(ctx, schema.RoleSource, schema.PhaseRamPushPrePause, time.Second)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int64{}  // migrations by result
+	phases := map[string]uint64{} // phase samples by result
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				if m.Name != schema.MetricMigrations {
+					continue
+				}
+				for _, dp := range d.DataPoints {
+					v, _ := dp.Attributes.Value(schema.AttrResult)
+					counts[v.AsString()] += dp.Value
+				}
+			case metricdata.Histogram[float64]:
+				if m.Name != schema.MetricPhaseDuration {
+					continue
+				}
+				for _, dp := range d.DataPoints {
+					v, _ := dp.Attributes.Value(schema.AttrResult)
+					phases[v.AsString()] += dp.Count
+				}
+			}
+		}
+	}
+	if counts[schema.ResultCancelled] != 2 || counts[schema.ResultFailure] != 1 {
+		t.Errorf("migrations by result %v, want 2 cancelled and 1 failure", counts)
+	}
+	if phases[schema.ResultCancelled] != 2 || phases[schema.ResultFailure] != 0 {
+		t.Errorf("phase samples by result %v, want 2 cancelled and no failure", phases)
+	}
+}

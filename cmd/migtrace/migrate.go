@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -22,6 +25,8 @@ func newMigrateCommand() *cobra.Command {
 		from, to string
 		output   *formatFlag
 		timeout  time.Duration
+		detach   bool
+		sf       settingsFlags
 		tlsf     tlsFlags
 	)
 	cmd := &cobra.Command{
@@ -37,11 +42,25 @@ has started, whatever its outcome: its id, result, error, where the VM
 runs (when a server confirmed it), and the tables. Progress and errors go
 to stderr.
 
-Exit status: 0 when the VM runs on --to, 1 when the migration failed (the
+The settings flags (--max-bandwidth, --downtime-target, --max-rounds,
+--auto-converge, --clock-skew-correction, --skip-memory-checksum) apply
+to this migration only, over the servers' own flags, which stay the
+defaults; the source refuses invalid ones. 'migtrace migrate-set'
+changes the first four while it runs.
+
+Ctrl-C cancels the migration (as 'migtrace cancel' does) and waits for
+it to end; a second Ctrl-C stops waiting. From the handoff on a cancel is
+refused and the migration completes. With --detach, migrate starts the
+migration, prints its id and returns without following it.
+
+Exit status: 0 when the VM runs on --to (or, with --detach, once the
+migration started), 1 when the migration failed or was cancelled (the
 message names the phase and, after asking --from, whether the VM keeps
 running there), 2 for bad flags.`,
-		Example: `  migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002`,
-		Args:    noArgs,
+		Example: `  migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002
+  migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002 --max-bandwidth 100MiB --max-rounds 4
+  id=$(migtrace migrate --from 127.0.0.1:7001 --to 127.0.0.1:7002 --detach)`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd.Flags(), "from", "to"); err != nil {
 				return err
@@ -51,22 +70,53 @@ running there), 2 for bad flags.`,
 					return err
 				}
 			}
+			settings := sf.settings(cmd.Flags())
+			if err := sf.check(settings); err != nil {
+				return err
+			}
 			format := output.Format()
 			hc, secure, err := tlsf.httpClient(10 * time.Second)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			// Ctrl-C (cmd.Context ending) cancels the migration rather
+			// than abandoning it: following it goes on until it ends.
+			interrupted := cmd.Context()
+			ctx, stop := context.WithCancel(context.WithoutCancel(interrupted))
+			defer stop()
 			if timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
 			dst := server.NewClient(to, hc, secure)
-			id, err := dst.StartMigration(ctx, server.MigrateRequest{Source: from})
+			req := server.MigrateRequest{Source: from}
+			if !settings.IsZero() {
+				req.Settings = &settings
+			}
+			startCtx, cancelStart := context.WithCancel(ctx)
+			defer cancelStart()
+			go func() {
+				select {
+				case <-interrupted.Done():
+					cancelStart()
+				case <-startCtx.Done():
+				}
+			}()
+			id, err := dst.StartMigration(startCtx, req)
 			if err != nil {
 				return fmt.Errorf("starting the migration: %w", err)
 			}
+			if detach {
+				if format == render.FormatJSON {
+					return writeJSON(cmd.OutOrStdout(), migrationOutcome{ID: id, Result: server.ResultRunning})
+				}
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), id)
+				return err
+			}
+			following := make(chan struct{})
+			defer close(following)
+			go interruptCancels(interrupted, following, stop, dst, id, cmd.ErrOrStderr())
 			st, err := followMigration(ctx, dst, id, cmd.ErrOrStderr())
 			var lost *destinationLostError
 			if err != nil && !errors.As(err, &lost) {
@@ -130,9 +180,34 @@ running there), 2 for bad flags.`,
 	f.StringVar(&from, "from", "", "source server `ADDR` (its --listen)")
 	f.StringVar(&to, "to", "", "destination server `ADDR` (its --listen)")
 	f.DurationVar(&timeout, "timeout", 0, "give up after this long (0 = never)")
+	f.BoolVar(&detach, "detach", false, "start the migration, print its id and return without following it")
+	sf.register(f, true)
 	tlsf.register(f)
 	output = addFormatFlag(cmd, tableFormats...)
 	return cmd
+}
+
+// interruptCancels cancels migration id when interrupted ends (Ctrl-C)
+// while migrate follows it, and stops the following (stop) on a second
+// interrupt. It returns when following closes.
+func interruptCancels(interrupted context.Context, following <-chan struct{}, stop context.CancelFunc, dst *server.Client, id string, w io.Writer) {
+	select {
+	case <-interrupted.Done():
+	case <-following:
+		return
+	}
+	// Registered before the cancel, so that a second Ctrl-C is never
+	// lost to the default action or to the first handler.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	cancelOnInterrupt(dst, id, w)
+	select {
+	case <-again:
+		fmt.Fprintf(w, "migration %s: no longer waiting for it to end\n", id)
+		stop()
+	case <-following:
+	}
 }
 
 // tableFormats are the formats of the tables migrate and demo print.
@@ -377,6 +452,16 @@ func newStatusCommand() *cobra.Command {
 				st.Name, st.State, st.Backend, render.HumanBytes(float64(st.MemoryBytes)), st.GuestTSC)
 			if m := st.Migration; m != nil {
 				ew.Printf("migration: %s (%s, peer %s) %s, phase %s\n", m.ID, m.Role, m.Peer, m.Result, m.Phase)
+				if p := m.Progress; p != nil && m.Result == server.ResultRunning {
+					ew.Printf("progress:  %s round %d, %d/%d pages, %s moved, %s/s\n", p.Phase, p.Round,
+						p.RoundDone, p.RoundPages, render.HumanBytes(float64(p.Bytes)), render.HumanBytes(p.Rate))
+				}
+				if m.Settings != nil {
+					ew.Printf("settings:  %s\n", formatSettings(*m.Settings))
+				}
+				if m.CancelledBy != "" {
+					ew.Printf("cancelled: by %s\n", m.CancelledBy)
+				}
 				if m.Error != "" {
 					ew.Printf("error:     %s\n", m.Error)
 				}

@@ -29,12 +29,29 @@ func newServeCommand() *cobra.Command {
 		Short: "Run an instance server hosting one VM",
 		Long: `serve runs an instance server on ADDR. Its HTTP API:
 
-  GET  /v1/instance   the instance's state and its last migration
-  POST /v1/migrate    {"source": "ADDR"}: pull the VM from the server at ADDR
-  GET  /v1/migrations/ID          this side's handoff record of migration ID
-  POST /v1/migrations/ID/resolve  {"action": "commit"|"abort"}: settle a
-                      pending handoff (see 'migtrace resolve')
-  GET  /metrics       Prometheus metrics
+  GET   /v1/instance                  the instance's state, its last migration
+                                      and a running one's settings
+  POST  /v1/migrate                   {"source": "ADDR", "settings": {...}}: pull
+                                      the VM from the server at ADDR; settings
+                                      (optional, this migration only, over the
+                                      flags): max_bandwidth (bytes/s),
+                                      downtime_target_ns, max_rounds,
+                                      auto_converge, clock_skew_correction,
+                                      skip_memory_checksum
+  GET   /v1/migrations/ID             this side's handoff record of migration ID
+  POST  /v1/migrations/ID/resolve     {"action": "commit"|"abort"}: settle a
+                                      handoff left pending
+  POST  /v1/migrations/ID/cancel      {"by": "NAME"} (optional): cancel before
+                                      the handoff (409 from then on)
+  PATCH /v1/migrations/ID/settings    {"max_bandwidth": ..., ...}: change a
+                                      running migration's max_bandwidth,
+                                      downtime_target_ns, max_rounds or
+                                      auto_converge (POST works too)
+  GET   /metrics                      Prometheus metrics
+
+Either server of a migration takes a cancel or a settings change and
+tells the other; the tuning flags are the defaults a migration's own
+settings override.
 
 Migration streams reach the server through the same address (an HTTP
 upgrade). With --boot it boots a fresh VM; without, it waits for one to

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/migtrace/migtrace/migrate"
@@ -27,6 +28,9 @@ type HandoffStatus struct {
 	// Pending: the side holds the paused guest and waits to learn from
 	// its peer, or from an operator, which side runs it.
 	Pending bool `json:"pending"`
+	// CancelledBy is who cancelled the migration here, once a cancel was
+	// accepted: a peer whose stream broke asks for it.
+	CancelledBy string `json:"cancelled_by,omitempty"`
 }
 
 // ResolveRequest is the body of POST /v1/migrations/ID/resolve.
@@ -42,16 +46,21 @@ type ResolveRequest struct {
 type handoffEntry struct {
 	role schema.Role
 	h    *migrate.Handoff
+	// ctl cancels the migration or changes its settings; fwd orders the
+	// changes a destination forwards to its source.
+	ctl *migrate.Control
+	fwd *sync.Mutex
 }
 
-// track registers migration id's handoff record; s.mu must be held.
-func (s *Server) track(id migrate.ID, role schema.Role) *migrate.Handoff {
+// track registers migration id's handoff record and control; s.mu must
+// be held.
+func (s *Server) track(id migrate.ID, role schema.Role) handoffEntry {
 	if s.handoffs == nil {
 		s.handoffs = make(map[string]handoffEntry)
 	}
-	h := migrate.NewHandoff()
-	s.handoffs[id.String()] = handoffEntry{role: role, h: h}
-	return h
+	e := handoffEntry{role: role, h: migrate.NewHandoff(), ctl: migrate.NewControl(), fwd: new(sync.Mutex)}
+	s.handoffs[id.String()] = e
+	return e
 }
 
 // handoff returns this server's side of migration id's handoff.
@@ -63,7 +72,8 @@ func (s *Server) handoff(id string) (HandoffStatus, *migrate.Handoff, bool) {
 		return HandoffStatus{}, nil, false
 	}
 	st, pending := e.h.State()
-	return HandoffStatus{ID: id, Role: e.role.String(), State: st, Pending: pending}, e.h, true
+	by, _ := e.ctl.CancelledBy()
+	return HandoffStatus{ID: id, Role: e.role.String(), State: st, Pending: pending, CancelledBy: by}, e.h, true
 }
 
 func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {

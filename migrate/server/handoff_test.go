@@ -63,7 +63,7 @@ func TestHandoffAPI(t *testing.T) {
 	if _, err := c.Resolve(ctx, id.String(), "maybe"); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadRequest {
 		t.Errorf("a bad action: %v, want 400", err)
 	}
-	if s, pending := h.State(); s != migrate.HandoffNone || pending {
+	if s, pending := h.h.State(); s != migrate.HandoffNone || pending {
 		t.Errorf("refused resolutions changed the record: %q, %v", s, pending)
 	}
 }

@@ -63,7 +63,11 @@ func (s *Server) handleMigrate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("source %q: want HOST:PORT: %w", req.Source, err))
 		return
 	}
-	id, err := s.StartMigration(req.Source)
+	id, err := s.Start(req)
+	if errors.Is(err, migrate.ErrInvalidSettings) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf(`request body: "settings": %w`, err))
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusConflict, err)
 		return
@@ -78,6 +82,26 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	q := r.URL.Query()
+	// The destination's choice of settings for this migration, over this
+	// server's flags; refused whole, before anything starts, if invalid.
+	settings, err := migrate.ParseSettingsQuery(q)
+	if err == nil {
+		err = settings.Validate()
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("migration stream settings: %w", err))
+		return
+	}
+	peerAPI := q.Get(PeerAPIParam)
+	if peerAPI != "" {
+		if _, _, err := net.SplitHostPort(peerAPI); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("%s %q: want HOST:PORT: %w", PeerAPIParam, peerAPI, err))
+			return
+		}
+	}
+	mcfg := s.cfg.Migration
+	settings.ApplyTo(&mcfg)
 	s.mu.Lock()
 	err = s.canMigrateOut(id)
 	s.mu.Unlock()
@@ -85,7 +109,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err)
 		return
 	}
-	nc, err := wire.Upgrade(w, r)
+	nc, err := wire.UpgradeHeader(w, r, http.Header{SettingsHeader: {settingsHeader(withDefaults(mcfg).Settings())}})
 	if err != nil {
 		s.log.Warn("migration stream request refused", "peer", r.RemoteAddr, "id", id, "err", err)
 		return
@@ -94,7 +118,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// never speaks holds nothing a real migration needs, and is dropped at
 	// the deadline without a trace in the instance's record.
 	hctx, cancel := context.WithTimeout(s.baseCtx, s.handshakeTimeout())
-	stream, err := migrate.Accept(hctx, nc, s.cfg.Migration)
+	stream, err := migrate.Accept(hctx, nc, mcfg)
 	cancel()
 	if err != nil {
 		s.log.Warn("migration stream dropped at the handshake", "peer", r.RemoteAddr, "id", id, "err", err)
@@ -118,10 +142,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	defer s.wg.Done()
 
 	// Join the destination's trace.
-	q := r.URL.Query()
 	ctx := tracing.Extract(s.baseCtx, q.Get(tracing.HeaderTraceparent), q.Get(tracing.HeaderTracestate))
 	s.mu.Lock()
-	cfg := s.migrationConfig(id, schema.RoleSource, "")
+	cfg := s.migrationConfig(mcfg, id, schema.RoleSource, peerAPI)
 	s.mu.Unlock()
 	res, err := migrate.RunSourceStream(ctx, stream, vm, id, cfg)
 	s.flush()
@@ -138,6 +161,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.state = StateRunning
+		if res != nil && res.Cancelled() {
+			s.log.Warn("migration out cancelled; the VM runs on here", "id", id, "by", res.CancelledBy)
+			return
+		}
 		s.log.Error("migration out failed; the VM runs on here", "id", id, "err", err)
 		return
 	}
@@ -163,4 +190,16 @@ func (s *Server) canMigrateOut(id migrate.ID) error {
 		return fmt.Errorf("%w: migration %s already ran here; a new migration needs a new id", ErrBusy, id)
 	}
 	return nil
+}
+
+// withDefaults is c with the defaults a migration fills in, so that the
+// settings the source announces are the ones it runs with.
+func withDefaults(c migrate.Config) migrate.Config {
+	if c.DowntimeTarget <= 0 {
+		c.DowntimeTarget = migrate.DefaultDowntimeTarget
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = migrate.DefaultMaxRounds
+	}
+	return c
 }

@@ -143,6 +143,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+StreamPath, s.handleStream)
 	mux.HandleFunc("GET "+HandoffPath+"{id}", s.handleHandoff)
 	mux.HandleFunc("POST "+HandoffPath+"{id}/resolve", s.handleResolve)
+	mux.HandleFunc("POST "+HandoffPath+"{id}/cancel", s.handleCancel)
+	mux.HandleFunc("PATCH "+HandoffPath+"{id}/settings", s.handleSettings)
+	mux.HandleFunc("POST "+HandoffPath+"{id}/settings", s.handleSettings)
 	if s.cfg.MetricsHandler != nil {
 		mux.Handle("GET /metrics", s.cfg.MetricsHandler)
 	}
@@ -226,6 +229,13 @@ func (s *Server) Status() InstanceStatus {
 			if pending {
 				st.State = StateHandoffPending
 			}
+			if by, ok := e.ctl.CancelledBy(); ok {
+				m.CancelledBy = by
+			}
+			if m.Result == ResultRunning && e.ctl.Running() {
+				cur := e.ctl.Settings()
+				m.Settings = &cur
+			}
 		}
 		st.Migration = &m
 	}
@@ -249,13 +259,15 @@ func (s *Server) VM() vmm.VM {
 }
 
 // migrationConfig is the configuration of migration id, in which this
-// server plays role; peerAPI is the peer's API address, when known. s.mu
+// server plays role, from c (its Migration config with the migration's
+// own settings); peerAPI is the peer's API address, when known. s.mu
 // must be held.
-func (s *Server) migrationConfig(id migrate.ID, role schema.Role, peerAPI string) migrate.Config {
-	c := s.cfg.Migration
+func (s *Server) migrationConfig(c migrate.Config, id migrate.ID, role schema.Role, peerAPI string) migrate.Config {
 	c.Name, c.Address = s.cfg.Name, s.cfg.Address
 	c.Tracer, c.Metrics, c.Logger = s.cfg.Tracer, s.cfg.Metrics, s.log
-	c.Handoff, c.AskPeer, c.PeerAPI = s.track(id, role), s.askPeer, peerAPI
+	e := s.track(id, role)
+	c.Handoff, c.Control, c.AskPeer, c.PeerAPI = e.h, e.ctl, s.askPeer, peerAPI
+	c.AskPeerCancelled = s.askPeerCancelled
 	if s.peerAPI == nil {
 		s.peerAPI = make(map[string]string)
 	}
@@ -287,7 +299,21 @@ func (s *Server) migrationConfig(id migrate.ID, role schema.Role, peerAPI string
 // StartMigration makes this server pull the VM from the server at source.
 // It returns at once; GET /v1/instance follows the migration.
 func (s *Server) StartMigration(source string) (migrate.ID, error) {
+	return s.Start(MigrateRequest{Source: source})
+}
+
+// Start is StartMigration with the migration's own settings, which it
+// refuses if they are invalid (migrate.ErrInvalidSettings).
+func (s *Server) Start(req MigrateRequest) (migrate.ID, error) {
 	id := migrate.NewID()
+	var settings migrate.Settings
+	if req.Settings != nil {
+		settings = *req.Settings
+	}
+	if err := settings.Validate(); err != nil {
+		return id, err
+	}
+	source := req.Source
 	s.mu.Lock()
 	if s.state != StateWaiting && s.state != StateFailed && s.state != StateMigrated {
 		state := s.state
@@ -301,7 +327,7 @@ func (s *Server) StartMigration(source string) (migrate.ID, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.runDestination(s.baseCtx, id, source)
+		s.runDestination(s.baseCtx, id, source, settings)
 	}()
 	return id, nil
 }
@@ -340,20 +366,35 @@ func (s *Server) MigrateFrom(ctx context.Context, source string) (*model.Side, e
 	}
 }
 
-func (s *Server) runDestination(ctx context.Context, id migrate.ID, source string) {
+func (s *Server) runDestination(ctx context.Context, id migrate.ID, source string, settings migrate.Settings) {
+	base := s.cfg.Migration
+	settings.ApplyTo(&base)
+	s.mu.Lock()
+	cfg := s.migrationConfig(base, id, schema.RoleDestination, source)
+	s.mu.Unlock()
 	dial := func(ctx context.Context) (net.Conn, error) {
-		q := url.Values{"id": {id.String()}}
+		q := url.Values{"id": {id.String()}, PeerAPIParam: {s.cfg.Address}}
 		if tp, ts := tracing.Inject(ctx); tp != "" {
 			q.Set(tracing.HeaderTraceparent, tp)
 			if ts != "" {
 				q.Set(tracing.HeaderTracestate, ts)
 			}
 		}
-		return wire.Dial(ctx, source, s.cfg.ClientTLS, StreamPath+"?"+q.Encode())
+		// The settings that act on the source go to it; clock-skew
+		// correction, which this side applies, goes so that both sides
+		// record the same settings.
+		toSource := settings
+		toSource.ClockSkewCorrection = &base.ClockSkewCorrection
+		toSource.Query(q)
+		nc, hdr, err := wire.DialHeader(ctx, source, s.cfg.ClientTLS, StreamPath+"?"+q.Encode())
+		if err != nil {
+			return nil, err
+		}
+		if st, ok := parseSettingsHeader(hdr.Get(SettingsHeader)); ok {
+			cfg.Control.SetPeerSettings(st)
+		}
+		return nc, nil
 	}
-	s.mu.Lock()
-	cfg := s.migrationConfig(id, schema.RoleDestination, source)
-	s.mu.Unlock()
 	vm, res, err := migrate.RunDestination(ctx, dial, s.cfg.Backend, id, cfg)
 	s.flush()
 	s.mu.Lock()
@@ -364,6 +405,12 @@ func (s *Server) runDestination(ctx context.Context, id migrate.ID, source strin
 		// the verified guest stays here, paused.
 		s.vm, s.state = vm, StatePaused
 		s.log.Error("migration in: outcome unknown, keeping the verified guest paused", "id", id, "source", source, "err", err)
+		return
+	}
+	if err != nil && res != nil && res.Cancelled() {
+		// Nothing here failed: the server takes a VM in again as before.
+		s.state = StateWaiting
+		s.log.Warn("migration in cancelled", "id", id, "source", source, "by", res.CancelledBy)
 		return
 	}
 	if err != nil {
@@ -385,6 +432,10 @@ func (s *Server) finishStatus(res *model.Side, err error) {
 	s.mig.Progress = nil
 	if err != nil {
 		s.mig.Result = schema.ResultFailure
+		if res != nil && res.Cancelled() {
+			// Its peer's cancel, perhaps, learnt from the peer.
+			s.mig.Result, s.mig.CancelledBy = schema.ResultCancelled, res.CancelledBy
+		}
 		s.mig.Error = err.Error()
 		if p, ok := migrate.FailedPhase(err); ok {
 			s.mig.ErrorPhase = p.String()

@@ -42,8 +42,8 @@ type MigrationStatus struct {
 	Role  string `json:"role"`
 	Peer  string `json:"peer,omitempty"`
 	Phase string `json:"phase"`
-	// Result is ResultRunning while in flight, then schema.ResultSuccess
-	// or schema.ResultFailure.
+	// Result is ResultRunning while in flight, then schema.ResultSuccess,
+	// schema.ResultFailure or schema.ResultCancelled.
 	Result     string `json:"result"`
 	Error      string `json:"error,omitempty"`
 	ErrorPhase string `json:"error_phase,omitempty"`
@@ -52,6 +52,13 @@ type MigrationStatus struct {
 	Handoff migrate.HandoffState `json:"handoff,omitempty"`
 	// Progress is the latest progress report while running.
 	Progress *ProgressStatus `json:"progress,omitempty"`
+	// Settings are the migration's settings now (those it started with
+	// and every change since) while it runs; Detail records them after.
+	// A destination knows of the changes sent through it and those its
+	// source passed on.
+	Settings *model.Settings `json:"settings,omitempty"`
+	// CancelledBy is who cancelled it, once a cancel was accepted.
+	CancelledBy string `json:"cancelled_by,omitempty"`
 	// Detail is the side's full record once the migration ended.
 	Detail *model.Side `json:"detail,omitempty"`
 }
@@ -71,6 +78,9 @@ type ProgressStatus struct {
 // MigrateRequest is the body of POST /v1/migrate.
 type MigrateRequest struct {
 	Source string `json:"source"`
+	// Settings override this server's and the source's flags for this
+	// migration only; the source applies those that act there.
+	Settings *migrate.Settings `json:"settings,omitempty"`
 }
 
 // MigrateResponse answers POST /v1/migrate.
@@ -84,5 +94,6 @@ type ErrorResponse struct {
 }
 
 // ResultRunning is MigrationStatus.Result while the migration runs; it
-// then becomes schema.ResultSuccess or schema.ResultFailure.
+// then becomes schema.ResultSuccess, schema.ResultFailure or
+// schema.ResultCancelled.
 const ResultRunning = "running"

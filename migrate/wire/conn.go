@@ -67,7 +67,9 @@ type Conn struct {
 	nc         net.Conn
 	ioTimeout  atomic.Int64
 	maxPayload int
-	lim        *limiter
+	// lim caps Send's rate; nil until a cap is set, so an uncapped Conn
+	// pays nothing for it.
+	lim atomic.Pointer[limiter]
 
 	sendMu    sync.Mutex
 	wbuf      []byte
@@ -101,9 +103,24 @@ func NewConn(c net.Conn, opts ...Option) *Conn {
 	wc := &Conn{nc: c, maxPayload: cfg.maxPayload, wbuf: make([]byte, 0, 256)}
 	wc.ioTimeout.Store(int64(cfg.ioTimeout))
 	if cfg.bytesPerSec > 0 {
-		wc.lim = newLimiter(cfg.bytesPerSec)
+		wc.lim.Store(newLimiter(cfg.bytesPerSec))
 	}
 	return wc
+}
+
+// SetMaxBandwidth changes the cap on what Send writes to bytesPerSec
+// (≤ 0: no cap), as WithMaxBandwidth sets it. It applies at once, to a
+// Send waiting out its frame's debt as well as to later ones, and never
+// waits for a Send in progress.
+func (c *Conn) SetMaxBandwidth(bytesPerSec int64) {
+	if l := c.lim.Load(); l != nil {
+		l.setRate(bytesPerSec)
+		return
+	}
+	if bytesPerSec > 0 {
+		// Two callers racing here both store a limiter; either is right.
+		c.lim.CompareAndSwap(nil, newLimiter(bytesPerSec))
+	}
 }
 
 // SetIOTimeout changes the per-operation timeout for later Sends and Recvs.
@@ -157,8 +174,8 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	}
 	putHeader(b, t, n)
 
-	if c.lim != nil {
-		if err := c.lim.wait(ctx, len(b)); err != nil {
+	if lim := c.lim.Load(); lim != nil {
+		if err := lim.wait(ctx, len(b)); err != nil {
 			return fmt.Errorf("sending %s: waiting for bandwidth: %w", t, err)
 		}
 	}

@@ -26,28 +26,63 @@ type limiter struct {
 // out back to back after an idle spell.
 const limiterBurstTime = 50 * time.Millisecond
 
+// limiterSlice is the longest a sender sleeps before it looks at the rate
+// again, so that a rate changed mid-wait (setRate) applies within it.
+const limiterSlice = 50 * time.Millisecond
+
 func newLimiter(bytesPerSec int64) *limiter {
-	rate := float64(bytesPerSec)
+	rate := max(float64(bytesPerSec), 0)
 	burst := max(rate*limiterBurstTime.Seconds(), 64<<10)
 	return &limiter{rate: rate, burst: burst, tokens: burst, now: time.Now, sleep: sleepCtx}
 }
 
-// wait takes n bytes from the bucket and blocks until the bucket is no
-// longer in debt, or ctx ends.
-func (l *limiter) wait(ctx context.Context, n int) error {
+// setRate changes the rate to bytesPerSec, ≤ 0 meaning no cap, for the
+// bytes still owed as well as those to come.
+func (l *limiter) setRate(bytesPerSec int64) {
 	l.mu.Lock()
-	now := l.now()
+	defer l.mu.Unlock()
 	if !l.last.IsZero() {
+		l.refill() // what the old rate earned so far
+	}
+	l.rate = max(float64(bytesPerSec), 0)
+	l.burst = max(l.rate*limiterBurstTime.Seconds(), 64<<10)
+	l.tokens = min(l.tokens, l.burst)
+}
+
+// refill adds what the rate earned since the last look; l.mu is held.
+func (l *limiter) refill() {
+	now := l.now()
+	if !l.last.IsZero() && l.rate > 0 {
 		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	}
 	l.last = now
+}
+
+// wait takes n bytes from the bucket and blocks until the bucket is no
+// longer in debt, or ctx ends. It sleeps in slices of at most
+// limiterSlice, so a new rate takes effect mid-wait.
+func (l *limiter) wait(ctx context.Context, n int) error {
+	l.mu.Lock()
+	l.refill()
 	l.tokens -= float64(n)
-	debt := -l.tokens
-	l.mu.Unlock()
-	if debt <= 0 {
-		return nil
+	for {
+		if l.rate <= 0 {
+			// Uncapped: nothing is owed.
+			l.tokens = max(l.tokens, 0)
+		}
+		debt := -l.tokens
+		rate := l.rate
+		l.mu.Unlock()
+		if debt <= 0 {
+			return nil
+		}
+		d := min(time.Duration(debt/rate*float64(time.Second)), limiterSlice)
+		if err := l.sleep(ctx, max(d, time.Microsecond)); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		l.refill()
 	}
-	return l.sleep(ctx, time.Duration(debt/l.rate*float64(time.Second)))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

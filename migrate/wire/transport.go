@@ -31,6 +31,13 @@ const maxStatusBody = 4 << 10
 // defaults to addr's host. Any other answer gives an *UpgradeError
 // (ErrUpgrade) with the status and the first line of the body.
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config, path string) (net.Conn, error) {
+	nc, _, err := DialHeader(ctx, addr, tlsConf, path)
+	return nc, err
+}
+
+// DialHeader is Dial that also returns the headers of the server's 101
+// answer, which may say how it will run the migration.
+func DialHeader(ctx context.Context, addr string, tlsConf *tls.Config, path string) (net.Conn, http.Header, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DialTimeout)
@@ -45,7 +52,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, path string) (n
 		if cfg.ServerName == "" {
 			host, _, splitErr := net.SplitHostPort(addr)
 			if splitErr != nil {
-				return nil, fmt.Errorf("dialling %s: %w", addr, splitErr)
+				return nil, nil, fmt.Errorf("dialling %s: %w", addr, splitErr)
 			}
 			cfg.ServerName = host
 		}
@@ -56,17 +63,30 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config, path string) (n
 		nc, err = d.DialContext(ctx, "tcp", addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dialling %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("dialling %s: %w", addr, err)
 	}
-	conn, err := upgradeClient(ctx, nc, addr, path)
+	conn, hdr, err := upgradeClient(ctx, nc, addr, path)
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return conn, nil
+	return conn, hdr, nil
 }
 
-func upgradeClient(ctx context.Context, nc net.Conn, addr, path string) (net.Conn, error) {
+func upgradeClient(ctx context.Context, nc net.Conn, addr, path string) (_ net.Conn, _ http.Header, err error) {
+	conn, err := upgradeClientConn(ctx, nc, addr, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return conn.nc, conn.hdr, nil
+}
+
+type upgraded struct {
+	nc  net.Conn
+	hdr http.Header
+}
+
+func upgradeClientConn(ctx context.Context, nc net.Conn, addr, path string) (*upgraded, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(pastDeadline) })
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
@@ -112,7 +132,7 @@ func upgradeClient(ctx context.Context, nc net.Conn, addr, path string) (net.Con
 	if err := nc.SetDeadline(time.Time{}); err != nil {
 		return nil, fail(err)
 	}
-	return withBuffered(nc, br), nil
+	return &upgraded{nc: withBuffered(nc, br), hdr: resp.Header}, nil
 }
 
 // refusalReason is what a refusal's body says: the "error" string of a
@@ -137,6 +157,11 @@ func refusalReason(body []byte) string {
 // and an error (ErrUpgrade). Callers that refuse a migration for their own
 // reasons answer with an HTTP error before calling Upgrade.
 func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
+	return UpgradeHeader(w, r, nil)
+}
+
+// UpgradeHeader is Upgrade that adds hdr to the 101 answer.
+func UpgradeHeader(w http.ResponseWriter, r *http.Request, hdr http.Header) (net.Conn, error) {
 	if r.Method != http.MethodGet || !headerHasToken(r.Header, "Connection", "upgrade") ||
 		!strings.EqualFold(r.Header.Get("Upgrade"), UpgradeProtocol) {
 		w.Header().Set("Connection", "Upgrade")
@@ -154,8 +179,14 @@ func Upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("upgrading %s: %w", r.URL.Path, err)
 	}
-	const resp = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + UpgradeProtocol + "\r\n\r\n"
-	if _, err := io.WriteString(nc, resp); err != nil {
+	var resp strings.Builder
+	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + UpgradeProtocol + "\r\n")
+	if err := hdr.Write(&resp); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("upgrading %s: %w", r.URL.Path, err)
+	}
+	resp.WriteString("\r\n")
+	if _, err := io.WriteString(nc, resp.String()); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("upgrading %s: %w", r.URL.Path, err)
 	}

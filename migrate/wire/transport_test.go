@@ -286,3 +286,31 @@ func TestTLSConfigErrorsNameTheFile(t *testing.T) {
 		})
 	}
 }
+
+// Headers the server adds to its 101 answer reach the dialler, and the
+// stream after them is intact.
+func TestUpgradeHeaderReachesDialler(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, err := wire.UpgradeHeader(w, r, http.Header{"Migtrace-Settings": {"max_rounds=3&max_bandwidth=1048576"}})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		_, _ = nc.Write([]byte("frames"))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	nc, hdr, err := wire.DialHeader(context.Background(), addr, nil, migratePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := hdr.Get("Migtrace-Settings"); got != "max_rounds=3&max_bandwidth=1048576" {
+		t.Errorf("header %q", got)
+	}
+	b, err := io.ReadAll(nc)
+	if err != nil || string(b) != "frames" {
+		t.Errorf("stream after the 101: %q, %v", b, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/bits"
 	"strconv"
+	"time"
 
 	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
@@ -43,6 +44,25 @@ type PhaseTable struct {
 	Pages       *PageSummary `json:"pages,omitempty"`
 	// ReportedByPeer: rebuilt from the destination's record of the source.
 	ReportedByPeer bool `json:"reported_by_peer,omitempty"`
+	// Cancelled is set when an operator cancelled the migration.
+	Cancelled *CancelNote `json:"cancelled,omitempty"`
+	// Settings and SettingsChanges are set when settings changed while
+	// the migration ran: those it started with, and each change.
+	Settings        *model.Settings     `json:"settings,omitempty"`
+	SettingsChanges []SettingChangeNote `json:"settings_changes,omitempty"`
+}
+
+// CancelNote says where and by whom a migration was cancelled.
+type CancelNote struct {
+	Phase string `json:"phase,omitempty"`
+	By    string `json:"by"`
+}
+
+// SettingChangeNote is one setting changed in flight, AfterNs after the
+// side's start.
+type SettingChangeNote struct {
+	model.SettingChange
+	AfterNs int64 `json:"after_ns"`
 }
 
 // NewPhaseTable computes the table the way the D script does: a row per
@@ -52,6 +72,19 @@ type PhaseTable struct {
 // RamPushPostPause as paused.
 func NewPhaseTable(m model.Side) PhaseTable {
 	t := PhaseTable{MigrationID: m.ID, Role: m.Role.String(), ReportedByPeer: m.ReportedByPeer}
+	if m.Cancelled() {
+		t.Cancelled = &CancelNote{Phase: m.ErrorPhase, By: m.CancelledBy}
+	}
+	if len(m.SettingsChanges) > 0 {
+		t.Settings = m.Settings
+		for _, c := range m.SettingsChanges {
+			var after int64
+			if !m.StartTime.IsZero() {
+				after = c.Time.Sub(m.StartTime).Nanoseconds()
+			}
+			t.SettingsChanges = append(t.SettingsChanges, SettingChangeNote{SettingChange: c, AfterNs: after})
+		}
+	}
 	var totalNs int64
 	for _, p := range m.Phases {
 		d := p.DurationNs()
@@ -127,7 +160,46 @@ func eachTable[T interface{ heading() string }](w io.Writer, tables []T, write f
 	return nil
 }
 
-func (t PhaseTable) heading() string { return "migration " + t.MigrationID + " " + t.Role }
+func (t PhaseTable) heading() string {
+	h := "migration " + t.MigrationID + " " + t.Role
+	if t.Cancelled != nil {
+		h += " (cancelled)"
+	}
+	return h
+}
+
+// writeSteering writes, under a table, how an operator steered the
+// migration: a line per setting changed in flight, and the cancel. The
+// D script knows neither, so nothing is written for a migration left
+// alone, and its table stays byte for byte the script's.
+func writeSteering(ew *ErrWriter, t PhaseTable) {
+	if len(t.SettingsChanges) == 0 && t.Cancelled == nil {
+		return
+	}
+	ew.Printf("\n")
+	for _, c := range t.SettingsChanges {
+		in := ""
+		if c.Phase.Valid() {
+			in = " in " + c.Phase.String()
+		}
+		by := ""
+		if c.By != "" {
+			by = " by " + c.By
+		}
+		ew.Printf("SETTING CHANGED at +%s%s: %s %s -> %s%s\n", time.Duration(c.AfterNs).Round(time.Microsecond), in,
+			c.Setting, model.FormatSetting(c.Setting, c.Old), model.FormatSetting(c.Setting, c.New), by)
+	}
+	if c := t.Cancelled; c != nil {
+		ew.Printf("CANCELLED in %s by %s\n", orUnknownPhase(c.Phase), c.By)
+	}
+}
+
+func orUnknownPhase(p string) string {
+	if p == "" {
+		return "an unrecorded phase"
+	}
+	return p
+}
 
 func writePhasesDTrace(w io.Writer, t PhaseTable) error {
 	ew := NewErrWriter(w)
@@ -153,6 +225,7 @@ func writePhasesDTrace(w io.Writer, t PhaseTable) error {
 			ew.Printf("%-25s %20d\n", "KiB/SEC (paused)", *p.PausedKiBps)
 		}
 	}
+	writeSteering(ew, t)
 	return ew.Err()
 }
 
@@ -160,7 +233,10 @@ func writePhasesTable(w io.Writer, t PhaseTable) error {
 	rows := make([][]string, 0, len(t.Rows))
 	for _, r := range t.Rows {
 		status := "ok"
-		if r.Failed {
+		switch {
+		case r.Failed && t.Cancelled != nil && r.Phase == t.Cancelled.Phase:
+			status = "CANCELLED"
+		case r.Failed:
 			status = "FAILED"
 		}
 		rows = append(rows, []string{r.Phase, itoa(r.ElapsedUs), itoa(r.Pages), itoa(r.Bytes), status})
@@ -179,12 +255,16 @@ func writePhasesTable(w io.Writer, t PhaseTable) error {
 			}
 			return itoa(*v)
 		}
-		return writeTable(w, 1, []string{"RAM PUSH", "PAGES", "BYTES", "KiB/SEC"}, [][]string{
+		if err := writeTable(w, 1, []string{"RAM PUSH", "PAGES", "BYTES", "KiB/SEC"}, [][]string{
 			{"unpaused", itoa(p.UnpausedPages), itoa(p.UnpausedBytes), rate(p.UnpausedKiBps)},
 			{"paused", itoa(p.PausedPages), itoa(p.PausedBytes), rate(p.PausedKiBps)},
-		}, nil)
+		}, nil); err != nil {
+			return err
+		}
 	}
-	return nil
+	ew := NewErrWriter(w)
+	writeSteering(ew, t)
+	return ew.Err()
 }
 
 func writePhasesCSV(w io.Writer, tables []PhaseTable) error {

@@ -4,7 +4,10 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/migtrace/migtrace/report"
@@ -12,12 +15,16 @@ import (
 
 // summaryJSON gives PhaseStats readable role and phase names.
 type summaryJSON struct {
-	Migrations int              `json:"migrations"`
-	Sides      int              `json:"sides"`
-	Failed     int              `json:"failed"`
-	Phases     []phaseStatsJSON `json:"phases"`
-	Downtime   report.Stats     `json:"downtime"`
-	Blackout   report.Stats     `json:"blackout"`
+	Migrations int `json:"migrations"`
+	Sides      int `json:"sides"`
+	Failed     int `json:"failed"`
+	// Cancelled and the settings counts are left out when 0.
+	Cancelled       int              `json:"cancelled,omitempty"`
+	SettingsChanged int              `json:"settings_changed,omitempty"`
+	SettingChanges  map[string]int   `json:"setting_changes,omitempty"`
+	Phases          []phaseStatsJSON `json:"phases"`
+	Downtime        report.Stats     `json:"downtime"`
+	Blackout        report.Stats     `json:"blackout"`
 }
 
 type phaseStatsJSON struct {
@@ -43,7 +50,8 @@ func Summary(w io.Writer, s report.Summary, f Format) error {
 }
 
 func newSummaryJSON(s report.Summary) summaryJSON {
-	out := summaryJSON{Migrations: s.Migrations, Sides: s.Sides, Failed: s.Failed, Downtime: s.Downtime, Blackout: s.Blackout}
+	out := summaryJSON{Migrations: s.Migrations, Sides: s.Sides, Failed: s.Failed, Cancelled: s.Cancelled,
+		SettingsChanged: s.SettingsChanged, SettingChanges: s.SettingChanges, Downtime: s.Downtime, Blackout: s.Blackout}
 	for _, p := range s.Phases {
 		out.Phases = append(out.Phases, phaseStatsJSON{Role: p.Role.String(), Phase: p.Phase.String(), PhaseStats: p})
 	}
@@ -51,15 +59,35 @@ func newSummaryJSON(s report.Summary) summaryJSON {
 }
 
 func writeSummaryTable(w io.Writer, s report.Summary) error {
-	if _, err := fmt.Fprintf(w, "%d migrations (%d sides, %d failed)\n", s.Migrations, s.Sides, s.Failed); err != nil {
+	// Cancellations and changes in flight are mentioned only when there
+	// are some, so a summary of plain migrations reads as it always did.
+	cancelled := ""
+	if s.Cancelled > 0 {
+		cancelled = fmt.Sprintf(", %d cancelled", s.Cancelled)
+	}
+	if _, err := fmt.Fprintf(w, "%d migrations (%d sides, %d failed%s)\n", s.Migrations, s.Sides, s.Failed, cancelled); err != nil {
 		return err
+	}
+	if s.SettingsChanged > 0 {
+		names := slices.Sorted(maps.Keys(s.SettingChanges))
+		var parts []string
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("%s ×%d", n, s.SettingChanges[n]))
+		}
+		if _, err := fmt.Fprintf(w, "settings changed in flight on %d sides: %s\n", s.SettingsChanged, strings.Join(parts, ", ")); err != nil {
+			return err
+		}
 	}
 	var rows [][]string
 	for _, p := range s.Phases {
-		flag := ""
+		var notes []string
 		if p.Slowest {
-			flag = "<- slowest"
+			notes = append(notes, "<- slowest")
 		}
+		if p.Cancelled > 0 {
+			notes = append(notes, fmt.Sprintf("%d cancelled", p.Cancelled))
+		}
+		flag := strings.Join(notes, "; ")
 		rate, bytes := "", ""
 		if p.Bytes > 0 {
 			bytes = HumanBytes(float64(p.Bytes))

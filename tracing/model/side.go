@@ -2,6 +2,7 @@ package model
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,14 +25,19 @@ type Side struct {
 	Backend         string `json:"backend,omitempty"`
 	MemoryBytes     int64  `json:"memory_bytes,omitempty"`
 	ProtocolVersion int64  `json:"protocol_version,omitempty"`
-	// Result is schema.ResultSuccess, schema.ResultFailure, or "" while the
-	// migration runs or when the side's root span was not in the input
-	// (e.g. the process died).
-	Result     string    `json:"result,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	ErrorPhase string    `json:"error_phase,omitempty"`
-	StartTime  time.Time `json:"start_time"`
-	EndTime    time.Time `json:"end_time"`
+	// Result is schema.ResultSuccess, schema.ResultFailure,
+	// schema.ResultCancelled, or "" while the migration runs or when the
+	// side's root span was not in the input (e.g. the process died).
+	Result string `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// ErrorPhase is the phase that failed, or in which the migration was
+	// cancelled.
+	ErrorPhase string `json:"error_phase,omitempty"`
+	// CancelledBy says who cancelled a cancelled migration: the server
+	// that took the request and the API client's address or "cli".
+	CancelledBy string    `json:"cancelled_by,omitempty"`
+	StartTime   time.Time `json:"start_time"`
+	EndTime     time.Time `json:"end_time"`
 	// BytesSent and BytesReceived count the migration stream, framing
 	// included.
 	BytesSent     int64 `json:"bytes_sent,omitempty"`
@@ -69,6 +75,14 @@ type Side struct {
 	// asked the peer's record) or "operator" (migtrace resolve).
 	Handoff          string `json:"handoff,omitempty"`
 	HandoffSettledBy string `json:"handoff_settled_by,omitempty"`
+
+	// Settings are the settings the migration started with, as the source
+	// applies them (both sides record the same values); nil when not
+	// recorded. SettingsChanges are the changes made while it ran, in
+	// order: the settings in force at any moment are Settings with the
+	// changes made before it applied.
+	Settings        *Settings       `json:"settings,omitempty"`
+	SettingsChanges []SettingChange `json:"settings_changes,omitempty"`
 
 	// TimeRead is, on a source, the time data it read from its VMM and
 	// sent in its TimeData phase, recorded on its own span so that the
@@ -199,6 +213,9 @@ func (s *Side) Verified() bool {
 // Failed reports whether the side ended in failure.
 func (s *Side) Failed() bool { return s.Result == schema.ResultFailure }
 
+// Cancelled reports whether the side was cancelled before the handoff.
+func (s *Side) Cancelled() bool { return s.Result == schema.ResultCancelled }
+
 // Phase returns the timing of phase p and whether this side ran it.
 func (s *Side) Phase(p schema.Phase) (PhaseTiming, bool) {
 	for _, t := range s.Phases {
@@ -243,6 +260,58 @@ func PeerSource(dst *Side, own *Side) Side {
 	}
 	m.ReportedByPeer = true
 	return m
+}
+
+// Settings are one migration's tunable settings (schema.AttrSetting*).
+// Zero MaxBandwidth means no cap.
+type Settings struct {
+	MaxBandwidth        int64 `json:"max_bandwidth"` // bytes per second
+	DowntimeTargetNs    int64 `json:"downtime_target_ns"`
+	MaxRounds           int64 `json:"max_rounds"`
+	AutoConverge        bool  `json:"auto_converge"`
+	ClockSkewCorrection bool  `json:"clock_skew_correction"`
+	SkipMemoryChecksum  bool  `json:"skip_memory_checksum"`
+}
+
+// SettingChange is one setting changed while the migration ran
+// (schema.EventSettingChanged). Old and New are int64 whatever the
+// setting: bytes per second, nanoseconds, a count, or 0/1 for a flag.
+type SettingChange struct {
+	Time time.Time `json:"time"`
+	// Setting is a schema.Setting* name, e.g. "max_bandwidth".
+	Setting string `json:"setting"`
+	Old     int64  `json:"old"`
+	New     int64  `json:"new"`
+	// Phase is the phase the side was in when the change took effect.
+	Phase schema.Phase `json:"phase,omitempty"`
+	// By says who asked, as for Side.CancelledBy.
+	By string `json:"by,omitempty"`
+}
+
+// Value returns the value of setting name (a schema.Setting*), as
+// SettingChange records it, and whether name is a setting.
+func (s Settings) Value(name string) (int64, bool) {
+	b := func(v bool) int64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	switch name {
+	case schema.SettingMaxBandwidth:
+		return s.MaxBandwidth, true
+	case schema.SettingDowntimeTarget:
+		return s.DowntimeTargetNs, true
+	case schema.SettingMaxRounds:
+		return s.MaxRounds, true
+	case schema.SettingAutoConverge:
+		return b(s.AutoConverge), true
+	case schema.SettingClockSkewCorrection:
+		return b(s.ClockSkewCorrection), true
+	case schema.SettingSkipMemoryChecksum:
+		return b(s.SkipMemoryChecksum), true
+	}
+	return 0, false
 }
 
 // PhaseTiming is one phase as one side ran it. BeginNs and EndNs are that
@@ -377,4 +446,40 @@ func SortByStart(ms []Side) {
 		}
 		return int(a.Role) - int(b.Role)
 	})
+}
+
+// FormatSetting renders a setting's value (as model.SettingChange holds
+// it) for people: a rate, a duration, a count or on/off.
+func FormatSetting(name string, v int64) string {
+	switch name {
+	case schema.SettingMaxBandwidth:
+		if v == 0 {
+			return "no cap"
+		}
+		return formatRate(v)
+	case schema.SettingDowntimeTarget:
+		return time.Duration(v).String()
+	case schema.SettingAutoConverge, schema.SettingClockSkewCorrection, schema.SettingSkipMemoryChecksum:
+		if v != 0 {
+			return "on"
+		}
+		return "off"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// formatRate is bytes per second with an IEC unit, exact where it can be.
+func formatRate(v int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v >= u.mult {
+			if v%u.mult == 0 {
+				return strconv.FormatInt(v/u.mult, 10) + " " + u.suffix + "/s"
+			}
+			return strconv.FormatFloat(float64(v)/float64(u.mult), 'f', 1, 64) + " " + u.suffix + "/s"
+		}
+	}
+	return strconv.FormatInt(v, 10) + " B/s"
 }

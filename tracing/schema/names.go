@@ -35,6 +35,10 @@ const (
 	// EventContinuity: the destination's check of the guest's own TSC ring
 	// at handoff, on its Finish span.
 	EventContinuity = "migration.guest.continuity"
+	// EventSettingChanged: one setting changed while the migration ran, on
+	// the root span, with AttrSettingName, AttrSettingOld, AttrSettingNew,
+	// AttrPhase and AttrSettingBy.
+	EventSettingChanged = "migration.settings.changed"
 )
 
 // Attribute keys. Unsigned 64-bit values (guest TSC, TSC deltas, guest
@@ -106,12 +110,40 @@ const (
 	AttrTSCOffsetHonoured  = "migration.vmm.tsc_offset_honoured"   // bool
 	AttrMemoryChecksumOK   = "migration.guest.memory_checksum_ok"  // bool
 	AttrDeviceStateMatches = "migration.guest.device_state_ok"     // bool
+
+	// A migration's settings, on the root span (the ones it started with)
+	// and, by name, on EventSettingChanged.
+	AttrSettingMaxBandwidth        = "migration.settings.max_bandwidth"         // int64, bytes/s, 0 = no cap
+	AttrSettingDowntimeTargetNs    = "migration.settings.downtime_target_ns"    // int64, ns
+	AttrSettingMaxRounds           = "migration.settings.max_rounds"            // int64
+	AttrSettingAutoConverge        = "migration.settings.auto_converge"         // bool
+	AttrSettingClockSkewCorrection = "migration.settings.clock_skew_correction" // bool
+	AttrSettingSkipMemoryChecksum  = "migration.settings.skip_memory_checksum"  // bool
+	AttrSettingName                = "migration.settings.name"                  // string, a Setting* value
+	AttrSettingOld                 = "migration.settings.old"                   // int64, the value before
+	AttrSettingNew                 = "migration.settings.new"                   // int64, the value after
+	AttrSettingBy                  = "migration.settings.by"                    // string, who changed it
+	AttrCancelledBy                = "migration.cancelled_by"                   // string, who cancelled
+)
+
+// Names of the settings, as AttrSettingName, the API's JSON keys and
+// migrate-set's flags (with - for _) spell them.
+const (
+	SettingMaxBandwidth        = "max_bandwidth"
+	SettingDowntimeTarget      = "downtime_target_ns"
+	SettingMaxRounds           = "max_rounds"
+	SettingAutoConverge        = "auto_converge"
+	SettingClockSkewCorrection = "clock_skew_correction"
+	SettingSkipMemoryChecksum  = "skip_memory_checksum"
 )
 
 // Values of AttrResult.
 const (
 	ResultSuccess = "success"
 	ResultFailure = "failure"
+	// ResultCancelled: an operator cancelled the migration before the
+	// handoff; the guest runs on the source, as after a failure.
+	ResultCancelled = "cancelled"
 )
 
 // Metric names and units (OTel conventions: seconds for durations, UCUM

@@ -198,6 +198,8 @@ var (
 	srcPhaseAttrs  = []string{schema.AttrPhaseBeginNs, schema.AttrPhaseEndNs, schema.AttrRAMBytes, schema.AttrRAMPages}
 	blackoutAttrs  = []string{schema.AttrBlackoutNs}
 	continuityAttr = []string{schema.AttrTSCMonotonic, schema.AttrTSCSamples, schema.AttrTSCLast, schema.AttrDeviceStateMatches}
+	settingsAttrs  = []string{schema.AttrSettingMaxBandwidth, schema.AttrSettingDowntimeTargetNs, schema.AttrSettingMaxRounds, schema.AttrSettingAutoConverge, schema.AttrSettingClockSkewCorrection, schema.AttrSettingSkipMemoryChecksum}
+	changeAttrs    = []string{schema.AttrSettingName, schema.AttrSettingOld, schema.AttrSettingNew}
 )
 
 // addRoot folds a root span; false when the side already has one.
@@ -221,6 +223,20 @@ func (s *sideState) addRoot(sp ptrace.Span, a *attrReader) (bool, error) {
 	m.Result = a.str(schema.AttrResult)
 	m.Error = a.str(schema.AttrError)
 	m.ErrorPhase = a.str(schema.AttrErrorPhase)
+	m.CancelledBy = a.str(schema.AttrCancelledBy)
+	// Traces from before settings were recorded carry none of them: no
+	// record, rather than six attributes not recorded.
+	if slices.ContainsFunc(settingsAttrs, a.has) {
+		a.need(settingsAttrs...)
+		m.Settings = &model.Settings{
+			MaxBandwidth:        a.int(schema.AttrSettingMaxBandwidth),
+			DowntimeTargetNs:    a.int(schema.AttrSettingDowntimeTargetNs),
+			MaxRounds:           a.int(schema.AttrSettingMaxRounds),
+			AutoConverge:        a.bool(schema.AttrSettingAutoConverge),
+			ClockSkewCorrection: a.bool(schema.AttrSettingClockSkewCorrection),
+			SkipMemoryChecksum:  a.bool(schema.AttrSettingSkipMemoryChecksum),
+		}
+	}
 	m.BytesSent = a.int(schema.AttrBytesSent)
 	m.BytesReceived = a.int(schema.AttrBytesReceived)
 	m.DowntimeNs = a.int(schema.AttrDowntimeNs)
@@ -308,6 +324,24 @@ func (s *sideState) addEvents(sp ptrace.Span, p schema.Phase) error {
 		a := attrReader{m: ev.Attributes(), span: sp.Name(), event: ev.Name(), s: s,
 			at: model.EventAttr(p, ev.Name(), "", "")}
 		switch ev.Name() {
+		case schema.EventSettingChanged:
+			if p != 0 {
+				break // it belongs on the root span
+			}
+			a.at = model.AttrRef{Span: schema.SpanMigration, Event: ev.Name(), Of: strconv.Itoa(len(m.SettingsChanges))}
+			a.need(changeAttrs...)
+			c := model.SettingChange{
+				Time: ev.Timestamp().AsTime(), Setting: a.str(schema.AttrSettingName),
+				Old: a.int(schema.AttrSettingOld), New: a.int(schema.AttrSettingNew), By: a.str(schema.AttrSettingBy),
+			}
+			if a.has(schema.AttrPhase) {
+				phase, err := schema.ParsePhase(a.str(schema.AttrPhase))
+				if err != nil {
+					return fmt.Errorf("%w: span %q event %q: %v", ErrBadAttribute, a.span, a.event, err)
+				}
+				c.Phase = phase
+			}
+			m.SettingsChanges = append(m.SettingsChanges, c)
 		case schema.EventTimeDataStage:
 			if err := addStage(m, &a); err != nil {
 				return err
@@ -493,6 +527,10 @@ func (d *Decoder) finished(s *sideState) model.Side {
 		return cmp.Or(strings.Compare(a.Span, b.Span), strings.Compare(a.Event, b.Event), strings.Compare(a.Of, b.Of), strings.Compare(a.Attr, b.Attr))
 	})
 	m.Unrecorded = slices.Compact(m.Unrecorded)
+	// In the order they were made, as the side holds them, whatever order
+	// they were recorded on the span in.
+	m.SettingsChanges = slices.Clone(m.SettingsChanges)
+	slices.SortStableFunc(m.SettingsChanges, func(a, b model.SettingChange) int { return a.Time.Compare(b.Time) })
 	return m
 }
 

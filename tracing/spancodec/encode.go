@@ -38,6 +38,39 @@ func RootStartAttributes(s *model.Side) []attribute.KeyValue {
 	if s.Peer != "" {
 		attrs = append(attrs, attribute.String(schema.AttrPeer, s.Peer))
 	}
+	if s.Settings != nil {
+		attrs = append(attrs, SettingsAttributes(*s.Settings)...)
+	}
+	return attrs
+}
+
+// SettingsAttributes are the root span's record of the settings a
+// migration started with.
+func SettingsAttributes(st model.Settings) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.Int64(schema.AttrSettingMaxBandwidth, st.MaxBandwidth),
+		attribute.Int64(schema.AttrSettingDowntimeTargetNs, st.DowntimeTargetNs),
+		attribute.Int64(schema.AttrSettingMaxRounds, st.MaxRounds),
+		attribute.Bool(schema.AttrSettingAutoConverge, st.AutoConverge),
+		attribute.Bool(schema.AttrSettingClockSkewCorrection, st.ClockSkewCorrection),
+		attribute.Bool(schema.AttrSettingSkipMemoryChecksum, st.SkipMemoryChecksum),
+	}
+}
+
+// SettingChangeAttributes are the attributes of a
+// schema.EventSettingChanged, which sits on the root span.
+func SettingChangeAttributes(c model.SettingChange) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String(schema.AttrSettingName, c.Setting),
+		attribute.Int64(schema.AttrSettingOld, c.Old),
+		attribute.Int64(schema.AttrSettingNew, c.New),
+	}
+	if c.Phase.Valid() {
+		attrs = append(attrs, attribute.String(schema.AttrPhase, c.Phase.String()))
+	}
+	if c.By != "" {
+		attrs = append(attrs, attribute.String(schema.AttrSettingBy, c.By))
+	}
 	return attrs
 }
 
@@ -76,6 +109,9 @@ func RootEndAttributes(s *model.Side) []attribute.KeyValue {
 	}
 	if s.ErrorPhase != "" {
 		attrs = append(attrs, attribute.String(schema.AttrErrorPhase, s.ErrorPhase))
+	}
+	if s.CancelledBy != "" {
+		attrs = append(attrs, attribute.String(schema.AttrCancelledBy, s.CancelledBy))
 	}
 	if s.Result != "" {
 		attrs = append(attrs, attribute.String(schema.AttrResult, s.Result))
@@ -345,6 +381,13 @@ func AppendSpans(ss ptrace.SpanSlice, s *model.Side, opts Options) {
 	root.SetStartTimestamp(start)
 	root.SetEndTimestamp(max(start, end))
 	putAllExcept(root.Attributes(), unrecordedIn(s, model.RootAttr("")), RootEndAttributes(s))
+	for i, c := range s.SettingsChanges {
+		e := root.Events().AppendEmpty()
+		e.SetName(schema.EventSettingChanged)
+		e.SetTimestamp(pcommon.NewTimestampFromTime(c.Time))
+		at := model.AttrRef{Span: schema.SpanMigration, Event: schema.EventSettingChanged, Of: strconv.Itoa(i)}
+		putAllExcept(e.Attributes(), unrecordedIn(s, at), SettingChangeAttributes(c))
+	}
 	if s.Failed() {
 		root.Status().SetCode(ptrace.StatusCodeError)
 		root.Status().SetMessage(s.Error)

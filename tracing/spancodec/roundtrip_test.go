@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/migtrace/migtrace/report/reporttest"
 	"github.com/migtrace/migtrace/tracing/model"
+	"github.com/migtrace/migtrace/tracing/schema"
 	"github.com/migtrace/migtrace/tracing/spancodec"
 )
 
@@ -55,6 +57,20 @@ func TestRoundTrip(t *testing.T) {
 	failed.Phases[3].Failed, failed.Phases[3].Error = true, "boom"
 	failed.Blackout, failed.Continuity = nil, nil
 	cases["failure"] = []model.Side{failed}
+	// A source cancelled mid-push after an operator raised its bandwidth
+	// and lowered its round limit.
+	cancelled := reporttest.SeedSource()
+	cancelled.Result, cancelled.ErrorPhase = "cancelled", "RamPushPrePause"
+	cancelled.Error, cancelled.CancelledBy = "cancelled by an operator", "dst (127.0.0.1:7002) for 127.0.0.1:40000"
+	cancelled.Phases, cancelled.TimeRead, cancelled.DowntimeNs = cancelled.Phases[:2], nil, 0
+	cancelled.Phases[1].Failed, cancelled.Phases[1].Error = true, "cancelled by an operator"
+	cancelled.Settings = &model.Settings{MaxBandwidth: 8 << 20, DowntimeTargetNs: 30e6, MaxRounds: 12, SkipMemoryChecksum: true}
+	at := cancelled.StartTime.Add(time.Second).UTC()
+	cancelled.SettingsChanges = []model.SettingChange{
+		{Time: at, Setting: "max_bandwidth", Old: 8 << 20, New: 64 << 20, Phase: schema.PhaseRamPushPrePause, By: "cli"},
+		{Time: at.Add(time.Millisecond), Setting: "max_rounds", Old: 12, New: 3},
+	}
+	cases["cancelled with settings changed"] = []model.Side{cancelled}
 	noClock := reporttest.SeedDestination()
 	noClock.ClockOffset = &model.ClockOffset{}
 	noClock.Blackout.ErrorNs = nil
