@@ -216,17 +216,10 @@ type Options struct {
 // Check checks every migration in ms, each from all of its sides present,
 // in the order the migrations first appear.
 func Check(ms []model.Side, opts Options) []CheckResult {
-	var ids []string
-	by := make(map[string][]model.Side)
-	for _, m := range ms {
-		if _, ok := by[m.ID]; !ok {
-			ids = append(ids, m.ID)
-		}
-		by[m.ID] = append(by[m.ID], m)
-	}
-	out := make([]CheckResult, len(ids))
-	for i, id := range ids {
-		out[i] = CheckMigration(by[id], opts)
+	groups := ByMigration(ms)
+	out := make([]CheckResult, len(groups))
+	for i, sides := range groups {
+		out[i] = CheckMigration(sides, opts)
 	}
 	return out
 }

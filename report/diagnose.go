@@ -212,17 +212,10 @@ type Diagnosis struct {
 // Diagnose diagnoses every migration in ms from all of its sides present,
 // in the order the migrations first appear.
 func Diagnose(ms []model.Side, opts DiagnoseOptions) []Diagnosis {
-	var ids []string
-	by := make(map[string][]model.Side)
-	for _, m := range ms {
-		if _, ok := by[m.ID]; !ok {
-			ids = append(ids, m.ID)
-		}
-		by[m.ID] = append(by[m.ID], m)
-	}
-	out := make([]Diagnosis, len(ids))
-	for i, id := range ids {
-		out[i] = DiagnoseMigration(by[id], opts)
+	groups := ByMigration(ms)
+	out := make([]Diagnosis, len(groups))
+	for i, sides := range groups {
+		out[i] = DiagnoseMigration(sides, opts)
 	}
 	return out
 }

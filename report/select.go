@@ -110,3 +110,21 @@ func WithTimeData(ms []model.Side) []model.Side {
 	}
 	return out
 }
+
+// ByMigration groups sides by migration id, the migrations in the order
+// they first appear and each one's sides in input order.
+func ByMigration(ms []model.Side) [][]model.Side {
+	var ids []string
+	by := make(map[string][]model.Side)
+	for _, m := range ms {
+		if _, ok := by[m.ID]; !ok {
+			ids = append(ids, m.ID)
+		}
+		by[m.ID] = append(by[m.ID], m)
+	}
+	out := make([][]model.Side, len(ids))
+	for i, id := range ids {
+		out[i] = by[id]
+	}
+	return out
+}

@@ -204,17 +204,10 @@ var ErrNothingToDraw = errors.New("no phase spans to draw")
 // side, or when a phase ends before it begins (its bar would be drawn
 // backwards as if measured).
 func Build(ms []model.Side) ([]Timeline, error) {
-	var ids []string
-	by := make(map[string][]model.Side)
-	for _, m := range ms {
-		if _, ok := by[m.ID]; !ok {
-			ids = append(ids, m.ID)
-		}
-		by[m.ID] = append(by[m.ID], m)
-	}
-	out := make([]Timeline, 0, len(ids))
-	for _, id := range ids {
-		t, err := build(by[id])
+	groups := report.ByMigration(ms)
+	out := make([]Timeline, 0, len(groups))
+	for _, sides := range groups {
+		t, err := build(sides)
 		if err != nil {
 			return nil, err
 		}
