@@ -31,10 +31,12 @@ func newGuestMemory(bytes uint64) (*guestMemory, error) {
 		return nil, err
 	}
 	pages := bytes / vmm.PageSize
+	// A fresh allocation this large comes straight from the OS, zeroed
+	// and not yet resident; untouched guest pages cost nothing.
+	ram := make([]byte, bytes)
+	adviseHugePages(ram)
 	return &guestMemory{
-		// A fresh allocation this large comes straight from the OS, zeroed
-		// and not yet resident; untouched guest pages cost nothing.
-		ram:   make([]byte, bytes),
+		ram:   ram,
 		pages: pages,
 		dirty: make([]atomic.Uint64, (pages+63)/64),
 	}, nil
