@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/migtrace/migtrace/migrate/internal/zeropage"
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
@@ -45,15 +46,58 @@ type ramSender struct {
 	taken pagebits.Bitmap
 	// rate is the measured wire throughput in bytes/s (0 until measured).
 	rate float64
+
+	// isZero says which pages of the run being read are all zero.
+	isZero [wire.MaxPagesPerFrame]bool
+	// visitor shows the VM's pages in place, when it can; visit is the
+	// callback readRun gives it, made once so a run allocates nothing,
+	// and runFirst and runData are the run it reads into.
+	visitor  vmm.PageVisitor
+	visit    func(page uint64, data []byte)
+	runFirst uint64
+	runData  []byte
 }
 
 func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	pages := vm.Spec().Pages()
 	pd := wire.NewPageData(wire.MaxPagesPerFrame)
-	return &ramSender{
+	r := &ramSender{
 		s: s, vm: vm, pages: pages,
 		pd: pd, buf: pd.Data,
 		taken: pagebits.New(pages),
+	}
+	r.visitor, _ = vm.(vmm.PageVisitor)
+	r.visit = r.visitPage
+	return r
+}
+
+// readRun reads the run of len(data)/PageSize pages from first into data,
+// and marks in r.isZero which of them are all zero. Where the VM shows
+// its pages in place, each is checked there and only pages with data are
+// copied: most of an idle guest is never copied at all.
+func (r *ramSender) readRun(first uint64, data []byte) error {
+	count := uint64(len(data) / vmm.PageSize)
+	if r.visitor != nil {
+		r.runFirst, r.runData = first, data
+		err := r.visitor.VisitPages(first, count, r.visit)
+		r.runData = nil
+		return err
+	}
+	if err := r.vm.ReadPages(first, data); err != nil {
+		return err
+	}
+	for i := range count {
+		r.isZero[i] = zeropage.IsZero(data[i*vmm.PageSize : (i+1)*vmm.PageSize])
+	}
+	return nil
+}
+
+// visitPage is readRun's callback: the check and the copy happen in one
+// visit, so a running guest cannot change the page between them.
+func (r *ramSender) visitPage(page uint64, data []byte) {
+	i := page - r.runFirst
+	if r.isZero[i] = zeropage.IsZero(data); !r.isZero[i] {
+		copy(r.runData[i*vmm.PageSize:(i+1)*vmm.PageSize], data)
 	}
 }
 
@@ -128,7 +172,7 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 // pages as data, zero pages as a marker.
 func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused bool, st *roundStats) error {
 	data := r.buf[:count*vmm.PageSize]
-	if err := r.vm.ReadPages(first, data); err != nil {
+	if err := r.readRun(first, data); err != nil {
 		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
 	}
 	var dataBytes uint64
@@ -146,8 +190,7 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 		return r.s.conn.Send(ctx, r.pd)
 	}
 	for i := uint64(0); i < count; i++ {
-		page := data[i*vmm.PageSize : (i+1)*vmm.PageSize]
-		if isZeroPage(page) {
+		if r.isZero[i] {
 			if err := flushData(); err != nil {
 				return err
 			}
