@@ -68,6 +68,9 @@ type source struct {
 	pending   pagebits.Bitmap
 	hashes    chan hashResult
 	devices   []vmm.DeviceState
+	// verify is the memory verification this migration uses, decided at
+	// the pause (sourceVerify).
+	verify VerifyMemory
 }
 
 // scanWorkers is how many goroutines hash the paused VM's memory. One
@@ -75,9 +78,12 @@ type source struct {
 // workers measured slower overall.
 const scanWorkers = 2
 
+// hashResult is what the scan at the pause found: the hashes of every
+// page (VerifyFull) or of the sample (VerifySampled).
 type hashResult struct {
-	h   pageHashes
-	err error
+	h       pageHashes
+	samples []wire.PageHash
+	err     error
 }
 
 func (s *source) run() error {
@@ -95,6 +101,9 @@ func (s *source) run() error {
 }
 
 func (s *source) sync(ctx context.Context, _ *model.PhaseTiming) error {
+	if _, err := ParseVerifyMemory(string(s.cfg.VerifyMemory)); err != nil {
+		return err
+	}
 	if s.result.ProtocolVersion == 0 { // Accept has not agreed one
 		version, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions)
 		if err != nil {
@@ -156,16 +165,32 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 	s.paused = true
 	hrt, wall := s.clock.Now()
 	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
-	if s.cfg.SkipMemoryChecksum {
+	s.verify = sourceVerify(s.cfg.VerifyMemory, s.result.ProtocolVersion, s.ram.pages)
+	if s.verify != s.cfg.VerifyMemory {
+		s.cfg.Logger.Info("memory verification changed for this migration", "configured", s.cfg.VerifyMemory,
+			"used", s.verify, "protocol_version", s.result.ProtocolVersion, "pages", s.ram.pages)
+	}
+	// Memory is frozen now: hash it, or the sample, in the background
+	// while the last dirty pages go out, for the destination's check at
+	// the handoff.
+	var scan func() hashResult
+	switch s.verify {
+	case VerifyFull:
+		scan = func() hashResult {
+			h, err := scanHashes(s.vm, scanWorkers)
+			return hashResult{h: h, err: err}
+		}
+	case VerifySampled:
+		pages := samplePages(s.ram.pages, SamplePages)
+		scan = func() hashResult {
+			samples, err := sampleHashes(s.vm, pages)
+			return hashResult{samples: samples, err: err}
+		}
+	default:
 		return nil
 	}
-	// Memory is frozen now: hash it in the background while the last
-	// dirty pages go out, for the destination's check at the handoff.
 	s.hashes = make(chan hashResult, 1)
-	go func() {
-		h, err := scanHashes(s.vm, scanWorkers)
-		s.hashes <- hashResult{h, err}
-	}()
+	go func() { s.hashes <- scan() }()
 	return nil
 }
 
@@ -257,6 +282,7 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	// An all-zero checksum tells the destination none was taken.
 	var checksum [32]byte
+	var samples []wire.PageHash
 	if s.hashes != nil {
 		var hr hashResult
 		select {
@@ -268,7 +294,15 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		if hr.err != nil {
 			return fmt.Errorf("checksumming guest memory: %w", hr.err)
 		}
-		checksum = hr.h.sum()
+		if s.verify == VerifyFull {
+			checksum = hr.h.sum()
+		}
+		samples = hr.samples
+	}
+	if s.result.ProtocolVersion >= 2 {
+		if err := s.conn.Send(ctx, &wire.MemoryCheck{Mode: verifyModes[s.verify], Samples: samples}); err != nil {
+			return err
+		}
 	}
 	_, wall := s.clock.Now()
 	fin := &wire.Finish{
@@ -302,6 +336,14 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		s.result.DowntimeNs = s.now() - s.pauseHrt
 		_, err = wire.Expect[*wire.Resumed](ctx, s.conn)
 	}
+	var digest func()
+	if err == nil && s.verify.late() {
+		// The destination runs the guest; ours stays paused, as frozen at
+		// the pause, until it is hashed for the check after the handoff.
+		// The digest goes out last, once this side is done with the VM,
+		// so that the migration's end on the destination follows ours.
+		digest = s.memoryDigest(ctx)
+	}
 	if err != nil {
 		var remote *wire.RemoteError
 		if errors.As(err, &remote) {
@@ -331,6 +373,9 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		s.cfg.Logger.Warn("destroying the migrated-out VM", "err", err)
 	}
 	h.set(HandoffCompleted)
+	if digest != nil {
+		digest()
+	}
 	return nil
 }
 

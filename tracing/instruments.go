@@ -71,6 +71,9 @@ var metricInfos = []MetricInfo{
 		"Last estimate of the destination's wall clock minus the source's.", nil, nil},
 	{schema.MetricClockOffsetError, schema.UnitSeconds, KindGauge,
 		"Error bound of the last clock-offset estimate.", nil, nil},
+	{schema.MetricMemoryLate, schema.UnitChecks, KindCounter,
+		"Comparisons of all guest memory made after the handoff, by result; a mismatch means a guest runs on memory that differs from its source's.", nil,
+		[]string{schema.AttrMemoryLateResult}},
 }
 
 // Metrics returns a description of every metric Instruments records.
@@ -92,6 +95,7 @@ type Instruments struct {
 	tscAdjustment  metric.Float64Histogram
 	clockOffset    metric.Float64Gauge
 	clockOffsetErr metric.Float64Gauge
+	memoryLate     metric.Int64Counter
 
 	// Attribute sets for the known roles, phases, stages and results, built
 	// once so that recording does not allocate. Indexed by the enum values.
@@ -152,6 +156,8 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 			in.clockOffset = gauge(info)
 		case schema.MetricClockOffsetError:
 			in.clockOffsetErr = gauge(info)
+		case schema.MetricMemoryLate:
+			in.memoryLate = counter(info)
 		default:
 			errs = append(errs, fmt.Errorf("metric %s has no instrument", info.Name))
 		}
@@ -326,4 +332,13 @@ func (in *Instruments) ClockOffset(ctx context.Context, offset, bound time.Durat
 	}
 	in.clockOffset.Record(ctx, offset.Seconds())
 	in.clockOffsetErr.Record(ctx, bound.Seconds())
+}
+
+// MemoryLate counts one comparison of guest memory made after the
+// handoff, with its result, a schema.MemoryLate* value.
+func (in *Instruments) MemoryLate(ctx context.Context, result string) {
+	if in == nil {
+		return
+	}
+	in.memoryLate.Add(ctx, 1, metric.WithAttributes(attribute.String(schema.AttrMemoryLateResult, result)))
 }

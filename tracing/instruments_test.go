@@ -35,6 +35,7 @@ func recordOneOfEach(ctx context.Context, in *Instruments) {
 	in.TSCAdjustment(ctx, schema.StageKernel, 84400)
 	in.ClockOffset(ctx, -3*time.Millisecond, 250*time.Microsecond)
 	in.ClockOffset(ctx, 2*time.Millisecond, 100*time.Microsecond) // gauges keep the last
+	in.MemoryLate(ctx, schema.MemoryLateMatch)
 }
 
 func TestPrometheusNames(t *testing.T) {
@@ -50,13 +51,14 @@ func TestPrometheusNames(t *testing.T) {
 		schema.MetricTSCAdjustment:    "migration_tsc_adjustment",
 		schema.MetricClockOffset:      "migration_clock_offset_seconds",
 		schema.MetricClockOffsetError: "migration_clock_offset_error_seconds",
+		schema.MetricMemoryLate:       "migration_memory_late_checks_total",
 	}
 	vars := map[string]string{
 		schema.MetricPhaseDuration: PromPhaseDuration, schema.MetricRAMTransferred: PromRAMTransferred,
 		schema.MetricMigrations: PromMigrations, schema.MetricDowntime: PromDowntime,
 		schema.MetricBlackout: PromBlackout, schema.MetricPrecopyRounds: PromPrecopyRounds,
 		schema.MetricTSCAdjustment: PromTSCAdjustment, schema.MetricClockOffset: PromClockOffset,
-		schema.MetricClockOffsetError: PromClockOffsetError,
+		schema.MetricClockOffsetError: PromClockOffsetError, schema.MetricMemoryLate: PromMemoryLate,
 	}
 	if len(want) != len(Metrics()) {
 		t.Fatalf("test knows %d metrics, package has %d", len(want), len(Metrics()))

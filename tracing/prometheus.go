@@ -26,6 +26,7 @@ var (
 	PromTSCAdjustment    = mustPrometheusName(schema.MetricTSCAdjustment)
 	PromClockOffset      = mustPrometheusName(schema.MetricClockOffset)
 	PromClockOffsetError = mustPrometheusName(schema.MetricClockOffsetError)
+	PromMemoryLate       = mustPrometheusName(schema.MetricMemoryLate)
 )
 
 // PrometheusName returns the Prometheus family name for a metric info,

@@ -85,6 +85,7 @@ type tuningFlags struct {
 	skewCorrection bool
 	ioTimeout      positiveDurationFlag
 	skipChecksum   bool
+	verifyMemory   verifyFlag
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
@@ -94,7 +95,25 @@ func (f *tuningFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.maxRounds, "max-rounds", "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
 	fs.Var(&f.ioTimeout, "io-timeout", "deadline for every read and write on the migration stream")
-	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
+	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "the same as --verify-memory off, which it overrides")
+	f.verifyMemory.v = migrate.DefaultVerifyMemory
+	fs.Var(&f.verifyMemory, "verify-memory", "as a source, how the destination verifies guest memory against the source's at pause: "+
+		"full (all of it, before the handoff, in the downtime), sampled (1024 random pages before the handoff, all of it after), "+
+		"after (all of it after the handoff: detects, cannot prevent) or off")
+}
+
+// verifyFlag is --verify-memory.
+type verifyFlag struct{ v migrate.VerifyMemory }
+
+func (f *verifyFlag) String() string { return string(f.v) }
+func (f *verifyFlag) Type() string   { return "mode" }
+func (f *verifyFlag) Set(s string) error {
+	v, err := migrate.ParseVerifyMemory(s)
+	if err != nil {
+		return err
+	}
+	f.v = v
+	return nil
 }
 
 func (f *tuningFlags) config() migrate.Config {
@@ -105,6 +124,7 @@ func (f *tuningFlags) config() migrate.Config {
 		ClockSkewCorrection: f.skewCorrection,
 		IOTimeout:           f.ioTimeout.d,
 		SkipMemoryChecksum:  f.skipChecksum,
+		VerifyMemory:        f.verifyMemory.v,
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 // they never change meaning, and new messages get new codes.
 type Type uint8
 
-// The message types of protocol version 1. See docs/protocol.md for each
-// message's layout and where it appears.
+// The message types of protocol versions 1 and 2. See docs/protocol.md
+// for each message's layout and where it appears.
 const (
 	TypeHello       Type = 1  // D→S: the versions the destination speaks
 	TypeHelloReply  Type = 2  // S→D: the version chosen
@@ -34,6 +34,10 @@ const (
 	TypeFinish      Type = 18 // S→D: checksums and the source's phase timings
 	TypeHandoff     Type = 19 // S→D: the commit point; the source never resumes
 	TypeResumed     Type = 20 // D→S: the destination runs the guest; the source may destroy its copy
+
+	// Version 2.
+	TypeMemoryCheck  Type = 21 // S→D: how memory is verified, and a sample of page hashes
+	TypeMemoryDigest Type = 22 // S→D: after the handoff, the checksum of all memory at pause
 )
 
 var typeNames = [...]string{
@@ -57,6 +61,9 @@ var typeNames = [...]string{
 	TypeFinish:      "Finish",
 	TypeHandoff:     "Handoff",
 	TypeResumed:     "Resumed",
+
+	TypeMemoryCheck:  "MemoryCheck",
+	TypeMemoryDigest: "MemoryDigest",
 }
 
 // Valid reports whether t is a message type of this protocol version.
@@ -152,6 +159,10 @@ func newMessage(t Type) Message {
 		return new(Handoff)
 	case TypeResumed:
 		return new(Resumed)
+	case TypeMemoryCheck:
+		return new(MemoryCheck)
+	case TypeMemoryDigest:
+		return new(MemoryDigest)
 	}
 	return nil
 }

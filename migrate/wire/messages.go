@@ -18,11 +18,14 @@ const (
 	MaxDevices = 4096
 	// MaxPhaseTimings bounds Finish.Phases.
 	MaxPhaseTimings = 4096
+	// MaxMemorySamples bounds MemoryCheck.Samples.
+	MaxMemorySamples = 1 << 16
 	// MaxRuns bounds the runs in ZeroPages and PullRequest (each run takes
 	// 12 bytes, so a frame holds at most this many).
 	MaxRuns = MaxPayload / pageRunSize
 
 	pageRunSize     = 12
+	pageHashSize    = 16
 	phaseTimingSize = 33
 	timeDataSize    = 44
 	deviceMinSize   = 16
@@ -599,6 +602,121 @@ type Resumed struct{}
 func (*Resumed) Type() Type                             { return TypeResumed }
 func (*Resumed) appendPayload(b []byte) ([]byte, error) { return b, nil }
 func (*Resumed) decodePayload(*decoder)                 {}
+
+// VerifyMode is how the destination checks guest memory against the
+// source's frozen at pause (docs/protocol.md §5 states what each mode
+// detects, and when).
+type VerifyMode uint8
+
+// The verification modes. Codes never change meaning.
+const (
+	// VerifyFull: Finish carries the checksum of all memory; the
+	// destination compares it before it accepts the handoff.
+	VerifyFull VerifyMode = 1
+	// VerifySampled: MemoryCheck carries the hashes of a random sample of
+	// pages, compared before the handoff; MemoryDigest, after it, the
+	// checksum of all memory.
+	VerifySampled VerifyMode = 2
+	// VerifyAfter: only MemoryDigest, after the handoff.
+	VerifyAfter VerifyMode = 3
+	// VerifyOff: memory is not compared.
+	VerifyOff VerifyMode = 4
+)
+
+// Valid reports whether v is one of the modes.
+func (v VerifyMode) Valid() bool { return v >= VerifyFull && v <= VerifyOff }
+
+// Late reports whether the mode compares all memory after the handoff.
+func (v VerifyMode) Late() bool { return v == VerifySampled || v == VerifyAfter }
+
+func (v VerifyMode) String() string {
+	switch v {
+	case VerifyFull:
+		return "full"
+	case VerifySampled:
+		return "sampled"
+	case VerifyAfter:
+		return "after"
+	case VerifyOff:
+		return "off"
+	}
+	return fmt.Sprintf("VerifyMode(%d)", uint8(v))
+}
+
+// PageHash is one sampled page and the xxhash64 of its contents.
+type PageHash struct {
+	Page, Hash uint64
+}
+
+// MemoryCheck (version 2; source → destination, just before Finish) says
+// how the destination is to check guest memory, and carries the sample of
+// VerifySampled.
+type MemoryCheck struct {
+	Mode VerifyMode
+	// Samples are the pages the source hashed after the pause, in
+	// increasing page order, each once; empty in the other modes.
+	Samples []PageHash
+}
+
+// Type returns TypeMemoryCheck.
+func (*MemoryCheck) Type() Type { return TypeMemoryCheck }
+
+func (m *MemoryCheck) appendPayload(b []byte) ([]byte, error) {
+	if !m.Mode.Valid() {
+		return b, fmt.Errorf("encoding %s: mode %d: %w", TypeMemoryCheck, m.Mode, ErrInvalidMessage)
+	}
+	if err := checkCount(TypeMemoryCheck, "samples", len(m.Samples), MaxMemorySamples); err != nil {
+		return b, err
+	}
+	b = append(b, byte(m.Mode))
+	b = appendU32(b, uint32(len(m.Samples)))
+	for _, p := range m.Samples {
+		b = appendU64(appendU64(b, p.Page), p.Hash)
+	}
+	return b, nil
+}
+
+func (m *MemoryCheck) decodePayload(d *decoder) {
+	off := d.off
+	m.Mode = VerifyMode(d.u8("Mode"))
+	if d.err == nil && !m.Mode.Valid() {
+		d.fail("Mode", off, "mode %d, want 1 to 4", m.Mode)
+		return
+	}
+	n := d.count("Samples", pageHashSize, MaxMemorySamples)
+	if n == 0 {
+		m.Samples = nil
+		return
+	}
+	m.Samples = make([]PageHash, n)
+	for i := range m.Samples {
+		m.Samples[i] = PageHash{Page: d.u64("Samples.Page"), Hash: d.u64("Samples.Hash")}
+	}
+}
+
+// MemoryDigest (version 2; source → destination, after Resumed, in the
+// modes that compare memory after the handoff) is the checksum of all
+// guest memory as it was frozen at the pause, the same digest as
+// Finish.MemoryChecksum, computed by the source while it still held its
+// paused copy.
+type MemoryDigest struct {
+	Checksum [32]byte
+	// Pages is the number of pages it covers: all of guest memory.
+	Pages uint64
+}
+
+// Type returns TypeMemoryDigest.
+func (*MemoryDigest) Type() Type { return TypeMemoryDigest }
+
+func (m *MemoryDigest) appendPayload(b []byte) ([]byte, error) {
+	b = append(b, m.Checksum[:]...)
+	return appendU64(b, m.Pages), nil
+}
+
+func (m *MemoryDigest) decodePayload(d *decoder) {
+	copy(m.Checksum[:], d.take("Checksum", 32))
+	m.Pages = d.u64("Pages")
+}
 
 func checkRun(t Type, what string, first, count uint64, max uint64) error {
 	if count == 0 || count > max {
