@@ -297,12 +297,33 @@ type ramReceiver struct {
 	// zero marker for a page never written needs no work.
 	written pagebits.Bitmap
 	hashes  pageHashes
+	// landed is set when the stream read a PageData's pages straight into
+	// guest memory (sink), so they need no copy.
+	landed bool
 }
 
+// newRAMReceiver returns the receiver of vm's pages from s's stream. Where
+// the VM takes pages in place (vmm.PageWriter), the stream reads each
+// run's pages straight into guest memory: one copy of every page fewer
+// than receiving it into a buffer and writing it from there.
 func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
 	pages := vm.Spec().Pages()
-	return &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
+	r := &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
 		written: pagebits.New(pages), hashes: newPageHashes(pages)}
+	if w, ok := vm.(vmm.PageWriter); ok && s.conn != nil {
+		s.conn.SetPageSink(func(first uint64, count uint32) []byte {
+			if r.checkRun(first, uint64(count)) != nil {
+				return nil // page says why
+			}
+			buf, err := w.WritablePages(first, uint64(count))
+			if err != nil {
+				return nil // WritePages will say why
+			}
+			r.landed = true
+			return buf
+		})
+	}
+	return r
 }
 
 // zero clears the pages of a run that hold data.
@@ -344,11 +365,15 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 	switch m := m.(type) {
 	case *wire.PageData:
 		n := uint64(m.Count)
+		landed := r.landed
+		r.landed = false
 		if err := r.checkRun(m.First, n); err != nil {
 			return true, err
 		}
-		if err := r.vm.WritePages(m.First, m.Data); err != nil {
-			return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
+		if !landed {
+			if err := r.vm.WritePages(m.First, m.Data); err != nil {
+				return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
+			}
 		}
 		r.hashes.update(m.First, m.Data)
 		r.received.SetRange(m.First, n)
