@@ -163,6 +163,11 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 		return fmt.Errorf("pausing the VM: %w", err)
 	}
 	s.paused = true
+	// Downtime from here on: the rest goes out as fast as the link allows,
+	// as QEMU completes a migration without its rate limit. Pre-copy
+	// decided to pause from the capped rate, so this only ever shortens
+	// the downtime it expected.
+	s.conn.LiftBandwidthCap()
 	hrt, wall := s.clock.Now()
 	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
 	s.verify = sourceVerify(s.cfg.VerifyMemory, s.result.ProtocolVersion, s.ram.pages)

@@ -90,7 +90,7 @@ type tuningFlags struct {
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
 	f.downtimeTarget.d, f.maxRounds.n, f.ioTimeout.d = migrate.DefaultDowntimeTarget, migrate.DefaultMaxRounds, migrate.DefaultIOTimeout
-	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB); 0 = no cap")
+	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB) while the guest runs (lifted once it pauses, as QEMU does); 0 = no cap")
 	fs.Var(&f.downtimeTarget, "downtime-target", "stop pre-copy when the rest fits in this time at the measured bandwidth")
 	fs.Var(&f.maxRounds, "max-rounds", "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")

@@ -69,6 +69,8 @@ type Conn struct {
 	ioTimeout  atomic.Int64
 	maxPayload int
 	lim        *limiter
+	// uncapped is set once the cap no longer applies (LiftBandwidthCap).
+	uncapped atomic.Bool
 
 	sendMu    sync.Mutex
 	wbuf      []byte
@@ -107,6 +109,13 @@ func NewConn(c net.Conn, opts ...Option) *Conn {
 	}
 	return wc
 }
+
+// LiftBandwidthCap makes later Sends ignore the bandwidth cap
+// (WithMaxBandwidth). A source lifts it once its guest is paused, as QEMU
+// does when it completes a migration: the cap shares the link while the
+// guest runs, and once the guest has stopped every millisecond on the
+// link is downtime.
+func (c *Conn) LiftBandwidthCap() { c.uncapped.Store(true) }
 
 // SetIOTimeout changes the per-operation timeout for later Sends and Recvs.
 func (c *Conn) SetIOTimeout(d time.Duration) { c.ioTimeout.Store(int64(d)) }
@@ -159,7 +168,7 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	}
 	putHeader(b, t, n)
 
-	if c.lim != nil {
+	if c.lim != nil && !c.uncapped.Load() {
 		if err := c.lim.wait(ctx, len(b)); err != nil {
 			return fmt.Errorf("sending %s: waiting for bandwidth: %w", t, err)
 		}

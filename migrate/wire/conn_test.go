@@ -384,6 +384,28 @@ func TestMaxBandwidthCapsSend(t *testing.T) {
 	}
 }
 
+// Once the cap is lifted, Send no longer waits for bandwidth: frames the
+// cap would hold back for minutes go out within a short deadline.
+func TestLiftBandwidthCap(t *testing.T) {
+	const rate = 4 << 10 // the 64 KiB burst, then 4 KiB/s
+	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil)}, wire.WithMaxBandwidth(rate))
+	pd := &wire.PageData{Count: 32, Data: make([]byte, 32*wire.PageSize)} // 128 KiB
+	send := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return c.Send(ctx, pd)
+	}
+	if err := send(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("capped: err %v, want the frame held back past the deadline", err)
+	}
+	c.LiftBandwidthCap()
+	for i := range 32 {
+		if err := send(); err != nil {
+			t.Fatalf("frame %d after lifting the cap: %v", i, err)
+		}
+	}
+}
+
 func TestNewPageDataSendsInPlace(t *testing.T) {
 	var out bytes.Buffer
 	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil), w: &out})
