@@ -56,7 +56,17 @@ type ramSender struct {
 	visit    func(page uint64, data []byte)
 	runFirst uint64
 	runData  []byte
+
+	// list gathers the pages of short runs (version 2); listPages counts
+	// the pages, zero ones included, accounted to it since it last went.
+	list      *wire.PageList
+	listPages uint64
 }
+
+// listRun is the shortest run of dirty pages sent as PageData; shorter
+// ones go in PageList frames (version 2), 512 pages to a frame instead of
+// one frame each.
+const listRun = 16
 
 func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	pages := vm.Spec().Pages()
@@ -68,6 +78,7 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	}
 	r.visitor, _ = vm.(vmm.PageVisitor)
 	r.visit = r.visitPage
+	r.list = wire.NewPageList(wire.MaxListPages)
 	return r
 }
 
@@ -127,8 +138,13 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 	if err := r.s.conn.Send(ctx, &wire.RoundBegin{Round: uint32(round), Paused: paused, Pages: total}); err != nil {
 		return st, err
 	}
+	lists := r.s.result.ProtocolVersion >= 2
 	err := b.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
-		if err := r.sendRun(ctx, first, count, paused, &st); err != nil {
+		send := r.sendRun
+		if lists && count < listRun {
+			send = r.addToList
+		}
+		if err := send(ctx, first, count, paused, &st); err != nil {
 			return err
 		}
 		elapsed := time.Since(start).Seconds()
@@ -143,6 +159,9 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 		r.s.progress(p)
 		return nil
 	})
+	if err == nil {
+		err = r.flushList(ctx, paused)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -214,6 +233,60 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 	if m := r.s.cfg.Metrics; m != nil {
 		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(dataBytes))
 	}
+	return nil
+}
+
+// addToList reads count pages from first into the page list, sending the
+// list first if they would not fit: pages with data into its next slots,
+// zero pages as a marker.
+func (r *ramSender) addToList(ctx context.Context, first, count uint64, paused bool, st *roundStats) error {
+	if len(r.list.Pages)+int(count) > cap(r.list.Pages) {
+		if err := r.flushList(ctx, paused); err != nil {
+			return err
+		}
+	}
+	n := uint64(len(r.list.Pages))
+	slots := r.list.Data[n*vmm.PageSize : (n+count)*vmm.PageSize]
+	if err := r.readRun(first, slots); err != nil {
+		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
+	}
+	kept := uint64(0)
+	for i := range count {
+		if r.isZero[i] {
+			if err := r.addZero(ctx, first+i); err != nil {
+				return err
+			}
+			st.zeroPages++
+			continue
+		}
+		if kept != i { // close the gap a zero page left
+			copy(slots[kept*vmm.PageSize:(kept+1)*vmm.PageSize], slots[i*vmm.PageSize:(i+1)*vmm.PageSize])
+		}
+		r.list.Pages = append(r.list.Pages, first+i)
+		kept++
+	}
+	st.pages += count
+	st.bytes += kept * vmm.PageSize
+	r.listPages += count
+	return nil
+}
+
+// flushList sends the page list, if it holds any page.
+func (r *ramSender) flushList(ctx context.Context, paused bool) error {
+	n := uint64(len(r.list.Pages))
+	if r.listPages == 0 {
+		return nil
+	}
+	if n > 0 {
+		if err := r.s.conn.Send(ctx, r.list); err != nil {
+			return err
+		}
+	}
+	probes.RAMRegion(schema.RoleSource, r.listPages, n*vmm.PageSize, paused)
+	if m := r.s.cfg.Metrics; m != nil {
+		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(n*vmm.PageSize))
+	}
+	r.list.Pages, r.listPages = r.list.Pages[:0], 0
 	return nil
 }
 
@@ -378,6 +451,35 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 		r.hashes.update(m.First, m.Data)
 		r.received.SetRange(m.First, n)
 		r.written.SetRange(m.First, n)
+		st.pages += n
+		st.bytes += n * vmm.PageSize
+		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
+		if mt := r.s.cfg.Metrics; mt != nil {
+			mt.RAMTransferred(ctx, schema.RoleDestination, paused, int64(n*vmm.PageSize))
+		}
+		return true, nil
+	case *wire.PageList:
+		// Written run by run: neighbours in the list are often neighbours
+		// in memory, and a run is one call.
+		for i := 0; i < len(m.Pages); {
+			j := i + 1
+			for j < len(m.Pages) && m.Pages[j] == m.Pages[j-1]+1 {
+				j++
+			}
+			first, n := m.Pages[i], uint64(j-i)
+			if err := r.checkRun(first, n); err != nil {
+				return true, err
+			}
+			data := m.Data[i*vmm.PageSize : j*vmm.PageSize]
+			if err := r.vm.WritePages(first, data); err != nil {
+				return true, fmt.Errorf("writing pages %d-%d: %w", first, first+n-1, err)
+			}
+			r.hashes.update(first, data)
+			r.received.SetRange(first, n)
+			r.written.SetRange(first, n)
+			i = j
+		}
+		n := uint64(len(m.Pages))
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)

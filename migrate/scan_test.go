@@ -3,10 +3,14 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"net"
+	"sync"
 	"testing"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
+	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/vmm/sim"
+	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/tracing/model"
 	"github.com/migtrace/migtrace/tracing/schema"
 )
@@ -71,6 +75,113 @@ func TestReadRun(t *testing.T) {
 				if got := data[i*vmm.PageSize : (i+1)*vmm.PageSize]; !wantZero[p] && !bytes.Equal(got, want) {
 					t.Errorf("%s: run %d+%d: page %d read differs from guest memory", tc.name, run.first, run.count, p)
 				}
+			}
+		}
+	}
+}
+
+// countingConn counts the frames of each type written through it (one
+// frame per Write, as wire.Conn writes them).
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	frames map[wire.Type]int
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.frames[wire.Type(b[0])]++
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// TestSendRoundFrames sends a round of scattered pages, short runs, long
+// runs and zero pages, as each protocol version sends it: version 1 only
+// ever as PageData, version 2 with the short runs in PageList frames, and
+// either way the destination ends with the source's memory.
+func TestSendRoundFrames(t *testing.T) {
+	const pages = 8192
+	for _, tc := range []struct {
+		version    int64
+		wantList   bool
+		wantFrames func(map[wire.Type]int) bool
+	}{
+		{1, false, func(f map[wire.Type]int) bool { return f[wire.TypePageList] == 0 && f[wire.TypePageData] > 1000 }},
+		{2, true, func(f map[wire.Type]int) bool {
+			return f[wire.TypePageList] > 0 && f[wire.TypePageList] < 20 && f[wire.TypePageData] > 0 && f[wire.TypePageData] < 100
+		}},
+	} {
+		backend, err := sim.New(sim.WithMemory(pages*vmm.PageSize), sim.WithDirtyRate(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcVM, _ := backend.NewVM(backend.DefaultSpec())
+		dstVM, _ := backend.NewVM(backend.DefaultSpec())
+		mem := make([]byte, pages*vmm.PageSize)
+		for i := range mem {
+			mem[i] = byte(i/vmm.PageSize*7 + i)
+		}
+		set := pagebits.New(pages)
+		for p := uint64(0); p < pages; p++ {
+			switch {
+			case p >= 4000 && p < 4100: // a long run
+				set.Set(p)
+			case p >= 6000 && p < 6010: // a short run holding zero pages
+				set.Set(p)
+				if p%2 == 0 {
+					clear(mem[p*vmm.PageSize : (p+1)*vmm.PageSize])
+				}
+			case p%3 == 0: // scattered single pages, every third
+				set.Set(p)
+			}
+		}
+		if err := srcVM.WritePages(0, mem); err != nil {
+			t.Fatal(err)
+		}
+		sc, dc := tcpPair(t)
+		counted := &countingConn{Conn: sc, frames: map[wire.Type]int{}}
+		cfg := Config{}.withDefaults()
+		src := &side{cfg: cfg, role: schema.RoleSource, clock: vmm.SystemClock(), result: &model.Side{ProtocolVersion: tc.version}, conn: wire.NewConn(counted), ctx: context.Background()}
+		dst := &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), result: &model.Side{ProtocolVersion: tc.version}, conn: wire.NewConn(dc), ctx: context.Background()}
+		sender, receiver := newRAMSender(src, srcVM), newRAMReceiver(dst, dstVM)
+		ctx := context.Background()
+		errc := make(chan error, 1)
+		go func() {
+			begin, err := wire.Expect[*wire.RoundBegin](ctx, dst.conn)
+			if err == nil {
+				_, err = receiver.recvRound(ctx, begin)
+			}
+			errc <- err
+		}()
+		st, err := sender.sendRound(ctx, 0, false, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		sc.Close()
+		dc.Close()
+		if st.pages != set.Count() || st.zeroPages != 5 {
+			t.Errorf("version %d: round of %d pages, %d zero; want %d, 5", tc.version, st.pages, st.zeroPages, set.Count())
+		}
+		if !tc.wantFrames(counted.frames) {
+			t.Errorf("version %d: frames sent %v", tc.version, counted.frames)
+		}
+		got := make([]byte, pages*vmm.PageSize)
+		if err := dstVM.ReadPages(0, got); err != nil {
+			t.Fatal(err)
+		}
+		for p := uint64(0); p < pages; p++ {
+			want := mem[p*vmm.PageSize : (p+1)*vmm.PageSize]
+			if !set.Get(p) {
+				want = make([]byte, vmm.PageSize) // never sent: still zero
+			}
+			if !bytes.Equal(got[p*vmm.PageSize:(p+1)*vmm.PageSize], want) {
+				t.Fatalf("version %d: destination page %d differs from the source's", tc.version, p)
+			}
+			if receiver.hashes[p] != pageHash(want) {
+				t.Fatalf("version %d: destination hash of page %d differs", tc.version, p)
 			}
 		}
 	}

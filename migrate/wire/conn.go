@@ -84,6 +84,7 @@ type Conn struct {
 	recvWatch watch
 	dec       decoder
 	pageData  PageData
+	pageList  PageList
 	zeroPages ZeroPages
 	sink      PageSink
 
@@ -194,11 +195,19 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 // NewPageData has room for the head in front of its pages and needs no
 // copy; any other message is encoded into the Conn's reused buffer.
 func (c *Conn) encode(m Message) ([]byte, error) {
-	if pd, ok := m.(*PageData); ok {
-		if f := pd.frameInPlace(); f != nil {
-			if _, err := pd.appendHead(f[:HeaderSize]); err != nil {
+	switch m := m.(type) {
+	case *PageData:
+		if f := m.frameInPlace(); f != nil {
+			if _, err := m.appendHead(f[:HeaderSize]); err != nil {
 				return nil, err
 			}
+			return f, nil
+		}
+	case *PageList:
+		if err := m.check(); err != nil {
+			return nil, err
+		}
+		if f := m.frameInPlace(); f != nil {
 			return f, nil
 		}
 	}
@@ -306,6 +315,8 @@ func (c *Conn) recv(ctx context.Context) (_ Message, _ error, fatal bool) {
 		m = &c.pageData
 	case TypeZeroPages:
 		m = &c.zeroPages
+	case TypePageList:
+		m = &c.pageList
 	default:
 		m = newMessage(t)
 	}

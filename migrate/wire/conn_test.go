@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -457,5 +458,43 @@ func TestNewPageDataSendsInPlace(t *testing.T) {
 	bad.Count = 3
 	if err := c.Send(context.Background(), bad); !errors.Is(err, wire.ErrInvalidMessage) {
 		t.Fatalf("Count beyond Data: err = %v, want ErrInvalidMessage", err)
+	}
+}
+
+// A PageList from NewPageList goes out as its encoding, whatever number
+// of its pages is used, and comes back as sent.
+func TestNewPageListSendsInPlace(t *testing.T) {
+	var out bytes.Buffer
+	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil), w: &out})
+	pl := wire.NewPageList(8)
+	if len(pl.Data) != 8*wire.PageSize || cap(pl.Pages) != 8 || len(pl.Pages) != 0 {
+		t.Fatalf("NewPageList(8): %d bytes of data, %d/%d pages", len(pl.Data), len(pl.Pages), cap(pl.Pages))
+	}
+	var want []byte
+	for _, pages := range [][]uint64{{1, 5, 9, 100, 101, 102, 500, 501}, {7}, {3, 4000}} {
+		// Refilled each time: a Send writes the page numbers over the
+		// pages past the list's.
+		copy(pl.Data, pattern(8*wire.PageSize))
+		pl.Pages = append(pl.Pages[:0], pages...)
+		want = append(want, frame(&wire.PageList{Pages: pages, Data: pl.Data[:len(pages)*wire.PageSize]})...)
+		if err := c.Send(context.Background(), pl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatal("frames sent from NewPageList differ from their encoding")
+	}
+	r := wire.NewConn(readerConn(out.Bytes()))
+	for _, pages := range [][]uint64{{1, 5, 9, 100, 101, 102, 500, 501}, {7}, {3, 4000}} {
+		got, err := wire.Expect[*wire.PageList](context.Background(), r)
+		if err != nil || !slices.Equal(got.Pages, pages) || !bytes.Equal(got.Data, pattern(8 * wire.PageSize)[:len(pages)*wire.PageSize]) {
+			t.Fatalf("received pages %v (%v); want pages %v and their data", got.Pages, err, pages)
+		}
+	}
+	for _, bad := range [][]uint64{nil, {5, 5}, {9, 1}, make([]uint64, 9)} {
+		pl.Pages = bad
+		if err := c.Send(context.Background(), pl); !errors.Is(err, wire.ErrInvalidMessage) {
+			t.Errorf("pages %v: err = %v, want ErrInvalidMessage", bad, err)
+		}
 	}
 }

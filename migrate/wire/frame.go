@@ -38,6 +38,7 @@ const (
 	// Version 2.
 	TypeMemoryCheck  Type = 21 // S→D: how memory is verified, and a sample of page hashes
 	TypeMemoryDigest Type = 22 // S→D: after the handoff, the checksum of all memory at pause
+	TypePageList     Type = 23 // S→D: pages that need not be consecutive
 )
 
 var typeNames = [...]string{
@@ -64,6 +65,7 @@ var typeNames = [...]string{
 
 	TypeMemoryCheck:  "MemoryCheck",
 	TypeMemoryDigest: "MemoryDigest",
+	TypePageList:     "PageList",
 }
 
 // Valid reports whether t is a message type of this protocol version.
@@ -163,6 +165,8 @@ func newMessage(t Type) Message {
 		return new(MemoryCheck)
 	case TypeMemoryDigest:
 		return new(MemoryDigest)
+	case TypePageList:
+		return new(PageList)
 	}
 	return nil
 }
@@ -211,8 +215,11 @@ func Unmarshal(t Type, payload []byte) (Message, error) {
 	if err := d.decode(m, payload, -1); err != nil {
 		return nil, err
 	}
-	if pd, ok := m.(*PageData); ok {
-		pd.Data = append([]byte(nil), pd.Data...)
+	switch m := m.(type) {
+	case *PageData:
+		m.Data = append([]byte(nil), m.Data...)
+	case *PageList:
+		m.Data = append([]byte(nil), m.Data...)
 	}
 	return m, nil
 }
@@ -248,10 +255,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // destination compares at the handoff; covering them here too measured a
 // third off the page push's throughput.
 func frameChecksum(t Type, head, payload []byte) uint32 {
-	if t == TypePageData {
+	var tail []byte
+	switch t {
+	case TypePageData:
 		payload = payload[:min(len(payload), pageDataFixed)]
+	case TypePageList:
+		payload, tail = listChecked(payload)
 	}
-	return crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
+	sum := crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
+	return crc32.Update(sum, castagnoli, tail)
 }
 
 // decoder reads little-endian fields with bounds checks. The first failure

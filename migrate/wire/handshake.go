@@ -8,7 +8,8 @@ import (
 
 // ProtocolVersion is the newest version of the protocol this package
 // speaks. Version 2 adds MemoryCheck and MemoryDigest, which verify guest
-// memory after the handoff; everything else is version 1's.
+// memory after the handoff, and PageList, which carries scattered pages
+// many to a frame; everything else is version 1's.
 const ProtocolVersion uint32 = 2
 
 // SupportedVersions lists every version this package can speak.

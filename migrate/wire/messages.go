@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -306,6 +307,136 @@ func (m *PageData) decodePayload(d *decoder) {
 		return
 	}
 	m.Data = d.take("Data", int(m.Count)*PageSize)
+}
+
+// MaxListPages bounds a PageList: 512 pages, 2 MiB of page data.
+const MaxListPages = 512
+
+// pageListEntry is what one page costs in a PageList: its data and its
+// page number.
+const pageListEntry = PageSize + 8
+
+// PageList carries pages that need not be consecutive (version 2; source
+// → destination): 1 to MaxListPages pages, Data holding them in the order
+// of Pages, whose page numbers increase strictly. Pages a guest dirtied one
+// by one, sent as PageData, cost a frame each, and a frame costs the
+// sender a write and the receiver two reads; a PageList carries 512.
+//
+// A PageList returned by Conn.Recv, with its Pages and Data, belongs to
+// the Conn and is valid only until the next Recv.
+type PageList struct {
+	Pages []uint64
+	Data  []byte
+
+	// frame, when set by NewPageList, is Data's backing buffer, with room
+	// for the frame head in front and the page numbers behind.
+	frame []byte
+}
+
+// NewPageList returns an empty PageList for up to maxPages pages (at most
+// MaxListPages) whose Data sits in a buffer that Conn.Send frames in
+// place, without copying the pages. Fill it by copying page i of the list
+// to Data[i*PageSize:] and appending its number to Pages; Send sends the
+// first len(Pages) pages of Data, and writes their page numbers over the
+// pages of Data after them. Truncate Pages to refill it.
+func NewPageList(maxPages int) *PageList {
+	maxPages = min(max(maxPages, 1), MaxListPages)
+	buf := make([]byte, pageListHead+maxPages*pageListEntry)
+	return &PageList{Pages: make([]uint64, 0, maxPages), Data: buf[pageListHead : pageListHead+maxPages*PageSize], frame: buf}
+}
+
+// pageListHead is the frame header and PageList's Count field.
+const pageListHead = HeaderSize + 4
+
+// Type returns TypePageList.
+func (*PageList) Type() Type { return TypePageList }
+
+// check refuses a list the receiver would refuse.
+func (m *PageList) check() error {
+	n := len(m.Pages)
+	if n == 0 || n > MaxListPages {
+		return fmt.Errorf("encoding PageList: %d pages, want 1 to %d: %w", n, MaxListPages, ErrInvalidMessage)
+	}
+	if len(m.Data) < n*PageSize {
+		return fmt.Errorf("encoding PageList: %d bytes of data for %d pages: %w", len(m.Data), n, ErrInvalidMessage)
+	}
+	for i := 1; i < n; i++ {
+		if m.Pages[i] <= m.Pages[i-1] {
+			return fmt.Errorf("encoding PageList: page %d follows page %d: %w", m.Pages[i], m.Pages[i-1], ErrInvalidMessage)
+		}
+	}
+	return nil
+}
+
+// frameInPlace lays the frame out in NewPageList's buffer: the head in
+// front of Data, the page numbers behind its first len(Pages) pages. It
+// returns nil if Data lies elsewhere.
+func (m *PageList) frameInPlace() []byte {
+	if m.frame == nil || len(m.Data) == 0 || &m.Data[0] != &m.frame[pageListHead] {
+		return nil
+	}
+	n := len(m.Pages)
+	end := pageListHead + n*PageSize
+	f := m.frame[:end+8*n]
+	binary.LittleEndian.PutUint32(f[HeaderSize:], uint32(n))
+	for i, p := range m.Pages {
+		binary.LittleEndian.PutUint64(f[end+8*i:], p)
+	}
+	return f
+}
+
+func (m *PageList) appendPayload(b []byte) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return b, err
+	}
+	n := len(m.Pages)
+	b = appendU32(b, uint32(n))
+	b = append(b, m.Data[:n*PageSize]...)
+	for _, p := range m.Pages {
+		b = appendU64(b, p)
+	}
+	return b, nil
+}
+
+func (m *PageList) decodePayload(d *decoder) {
+	off := d.off
+	n := d.u32("Count")
+	if d.err != nil {
+		return
+	}
+	if n == 0 || n > MaxListPages {
+		d.fail("Count", off, "%d pages, want 1 to %d", n, MaxListPages)
+		return
+	}
+	if d.remaining() != int(n)*pageListEntry {
+		d.fail("Data", d.off, "%d bytes for %d pages, want %d", d.remaining(), n, int(n)*pageListEntry)
+		return
+	}
+	m.Data = d.take("Data", int(n)*PageSize)
+	m.Pages = m.Pages[:0]
+	for i := range int(n) {
+		at := d.off
+		p := d.u64("Pages")
+		if i > 0 && p <= m.Pages[i-1] {
+			d.fail(fmt.Sprintf("Pages[%d]", i), at, "page %d follows page %d", p, m.Pages[i-1])
+			return
+		}
+		m.Pages = append(m.Pages, p)
+	}
+}
+
+// listChecked is the part of a PageList payload the frame checksum
+// covers: the count and the page numbers, not the pages (as for
+// PageData). A payload whose length does not fit its count is covered
+// whole; the decoder refuses it anyway.
+func listChecked(payload []byte) (head, tail []byte) {
+	if len(payload) >= 4 {
+		n := int(binary.LittleEndian.Uint32(payload))
+		if n <= MaxListPages && len(payload) == 4+n*pageListEntry {
+			return payload[:4], payload[4+n*PageSize:]
+		}
+	}
+	return payload, nil
 }
 
 // PageRun is Count consecutive pages starting at page First.

@@ -153,6 +153,11 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"samples claim more than sent", wire.TypeMemoryCheck, "02" + le32(2) + strings.Repeat("00", 16), wire.ErrMalformed, "Samples"},
 		{"samples over max", wire.TypeMemoryCheck, "02" + le32(wire.MaxMemorySamples+1), wire.ErrMalformed, "Samples"},
 		{"digest short", wire.TypeMemoryDigest, strings.Repeat("00", 36), wire.ErrMalformed, "Pages"},
+		{"page list of 0", wire.TypePageList, le32(0), wire.ErrMalformed, "Count"},
+		{"page list over max", wire.TypePageList, le32(wire.MaxListPages + 1), wire.ErrMalformed, "Count"},
+		{"page list short", wire.TypePageList, le32(1) + strings.Repeat("00", wire.PageSize), wire.ErrMalformed, "Data"},
+		{"page list out of order", wire.TypePageList, le32(2) + strings.Repeat("00", 2*wire.PageSize) +
+			"0500000000000000" + "0500000000000000", wire.ErrMalformed, "Pages[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
