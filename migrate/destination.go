@@ -12,7 +12,6 @@ import (
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
-	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -289,12 +288,14 @@ func (d *destination) deviceState(ctx context.Context, _ *model.PhaseTiming) err
 // ramPull asks the source for every page that never arrived (normally
 // none: the first round sends all of RAM) and receives them.
 func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
-	missing := pagebits.New(d.ram.pages)
-	missing.Fill(d.ram.pages)
-	missing.AndNot(d.ram.received)
+	// Straight from what arrived: a bitmap of what is missing would cost
+	// an allocation and three passes over all of memory's bits, in the
+	// blackout, for a list that is usually empty.
 	var runs []wire.PageRun
-	_ = missing.Runs(1<<31, func(first, count uint64) error {
+	var want uint64
+	_ = d.ram.received.ClearRuns(d.ram.pages, 1<<31, func(first, count uint64) error {
 		runs = append(runs, wire.PageRun{First: first, Count: uint32(count)})
+		want += count
 		return nil
 	})
 	if len(runs) > wire.MaxRuns {
@@ -321,7 +322,7 @@ func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error
 		}
 		break
 	}
-	if want := missing.Count(); st.pages != want {
+	if st.pages != want {
 		return fmt.Errorf("%w: pulled %d pages, asked for %d", ErrProtocol, st.pages, want)
 	}
 	st.addTo(rec)

@@ -186,3 +186,76 @@ func TestSendRoundFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestRamPull has the destination pull the pages that never arrived
+// (none, some runs, or all of them) and checks it asks for exactly those
+// and ends with the source's memory in them.
+func TestRamPull(t *testing.T) {
+	const pages = 4096
+	for _, tc := range []struct {
+		name    string
+		missing [][2]uint64 // runs of pages that never arrived
+	}{
+		{"none", nil},
+		{"scattered", [][2]uint64{{0, 1}, {63, 2}, {1000, 100}, {4095, 1}}},
+		{"all", [][2]uint64{{0, pages}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend, err := sim.New(sim.WithMemory(pages*vmm.PageSize), sim.WithDirtyRate(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srcVM, _ := backend.NewVM(backend.DefaultSpec())
+			dstVM, _ := backend.NewVM(backend.DefaultSpec())
+			mem := make([]byte, pages*vmm.PageSize)
+			for i := range mem {
+				mem[i] = byte(i/vmm.PageSize + i)
+			}
+			if err := srcVM.WritePages(0, mem); err != nil {
+				t.Fatal(err)
+			}
+			sc, dc := tcpPair(t)
+			defer sc.Close()
+			defer dc.Close()
+			cfg := Config{}.withDefaults()
+			ctx := context.Background()
+			srcSide := &side{cfg: cfg, role: schema.RoleSource, clock: vmm.SystemClock(), result: &model.Side{ProtocolVersion: 2}, conn: wire.NewConn(sc), ctx: ctx}
+			dstSide := &side{cfg: cfg, role: schema.RoleDestination, clock: vmm.SystemClock(), result: &model.Side{ProtocolVersion: 2}, conn: wire.NewConn(dc), ctx: ctx}
+			src := &source{side: srcSide, vm: srcVM, ram: newRAMSender(srcSide, srcVM)}
+			dst := &destination{side: dstSide, vm: dstVM, ram: newRAMReceiver(dstSide, dstVM)}
+			dst.ram.received.Fill(pages)
+			want := uint64(0)
+			for _, r := range tc.missing {
+				for p := r[0]; p < r[0]+r[1]; p++ {
+					dst.ram.received[p/64] &^= 1 << (p % 64)
+				}
+				want += r[1]
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- src.ramPull(ctx, &model.PhaseTiming{}) }()
+			var rec model.PhaseTiming
+			if err := dst.ramPull(ctx, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if uint64(rec.Pages) != want {
+				t.Errorf("pulled %d pages, want %d", rec.Pages, want)
+			}
+			got := make([]byte, pages*vmm.PageSize)
+			if err := dstVM.ReadPages(0, got); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tc.missing {
+				lo, hi := r[0]*vmm.PageSize, (r[0]+r[1])*vmm.PageSize
+				if !bytes.Equal(got[lo:hi], mem[lo:hi]) {
+					t.Errorf("pages %d+%d differ from the source's after the pull", r[0], r[1])
+				}
+			}
+			if n := dst.ram.received.Count(); n != pages {
+				t.Errorf("%d of %d pages received after the pull", n, pages)
+			}
+		})
+	}
+}

@@ -66,8 +66,11 @@ type source struct {
 	pauseHrt  int64
 	pauseWall int64
 	pending   pagebits.Bitmap
-	hashes    chan hashResult
-	devices   []vmm.DeviceState
+	// last takes the dirty log at the pause; allocated before it, out of
+	// the downtime.
+	last    pagebits.Bitmap
+	hashes  chan hashResult
+	devices []vmm.DeviceState
 	// verify is the memory verification this migration uses, decided at
 	// the pause (sourceVerify).
 	verify VerifyMemory
@@ -150,7 +153,7 @@ func (s *source) ramPushPrePause(ctx context.Context, rec *model.PhaseTiming) er
 	if err != nil {
 		return err
 	}
-	s.pending = pending
+	s.pending, s.last = pending, pagebits.New(s.ram.pages)
 	s.rounds = int(rec.Rounds)
 	if m := s.cfg.Metrics; m != nil {
 		m.PrecopyRounds(ctx, s.role, s.rounds)
@@ -200,11 +203,10 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 }
 
 func (s *source) ramPushPostPause(ctx context.Context, rec *model.PhaseTiming) error {
-	last := pagebits.New(s.ram.pages)
-	if err := s.ram.takeDirty(last); err != nil {
+	if err := s.ram.takeDirty(s.last); err != nil {
 		return err
 	}
-	s.pending.Or(last)
+	s.pending.Or(s.last)
 	st, err := s.ram.sendRound(ctx, s.rounds, true, s.pending)
 	if err != nil {
 		return err
@@ -249,6 +251,10 @@ func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 	if err != nil {
 		return err
 	}
+	var st roundStats
+	if len(req.Runs) == 0 { // the usual answer: nothing to pull
+		return s.conn.Send(ctx, &wire.PullEnd{})
+	}
 	want := pagebits.New(s.ram.pages)
 	for _, run := range req.Runs {
 		if run.Count == 0 || run.First >= s.ram.pages || uint64(run.Count) > s.ram.pages-run.First {
@@ -256,7 +262,6 @@ func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 		}
 		want.SetRange(run.First, uint64(run.Count))
 	}
-	var st roundStats
 	err = want.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
 		return s.ram.sendRun(ctx, first, count, true, &st)
 	})
