@@ -183,6 +183,17 @@ func migrationsDashboard(n promNames) *dashboard.DashboardBuilder {
 			promQuery{expr: mean(n.downtime, nil, macroRange), legend: "downtime", instant: true},
 		)))
 
+	d.WithRow(dashboard.NewRowBuilder("Guest memory verified after the handoff").Id(ids.next()))
+	d.WithPanel(newStat(ids).
+		Title("Memory compared after the handoff, in range, by result").
+		Description("Destinations that compared all guest memory with the source's frozen copy after the handoff (--verify-memory sampled or after). Any mismatch is a guest running on memory that differs from its source's: find it with migtrace report check.").
+		Span(24).Height(6).Unit(unitCount).Decimals(0).
+		Targets(targets(promQuery{
+			expr:    sumBy(increase(n.memoryLate, macroRange), n.memoryLateResult),
+			legend:  legend("", n.memoryLateResult),
+			instant: true,
+		})))
+
 	d.WithRow(dashboard.NewRowBuilder("RAM transfer").Id(ids.next()))
 	d.WithPanel(newStat(ids).
 		Title("Guest RAM moved in range").

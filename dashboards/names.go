@@ -24,8 +24,9 @@ type promNames struct {
 	phaseDuration, ramTransferred, migrations, downtime, blackout string
 	precopyRounds, tscAdjustment, clockOffset, clockOffsetError   string
 	throttle                                                      string
+	memoryLate                                                    string
 
-	role, phase, result, ramPaused, stage string
+	role, phase, result, ramPaused, stage, memoryLateResult string
 }
 
 func resolveNames() (promNames, error) {
@@ -57,11 +58,13 @@ func resolveNames() (promNames, error) {
 	metric(&n.clockOffset, schema.MetricClockOffset)
 	metric(&n.clockOffsetError, schema.MetricClockOffsetError)
 	metric(&n.throttle, schema.MetricThrottle)
+	metric(&n.memoryLate, schema.MetricMemoryLate)
 	label(&n.role, schema.AttrRole)
 	label(&n.phase, schema.AttrPhase)
 	label(&n.result, schema.AttrResult)
 	label(&n.ramPaused, schema.AttrRAMPaused)
 	label(&n.stage, schema.AttrTimeStage)
+	label(&n.memoryLateResult, schema.AttrMemoryLateResult)
 	if err := errors.Join(errs...); err != nil {
 		return promNames{}, fmt.Errorf("resolving Prometheus names: %w", err)
 	}

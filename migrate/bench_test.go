@@ -123,13 +123,10 @@ func BenchmarkRAMPush(b *testing.B) {
 // end to end over loopback, and reports the medians of the source's
 // downtime (pause to handoff), the blackout across both sides and the
 // TimeData phase as the source timed it (send to acknowledgement): with
-// the memory checksum at pause (the default) and without it.
+// each memory verification, sampled being the default.
 func BenchmarkMigration256MiB(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		skip bool
-	}{{"checksum", false}, {"no-checksum", true}} {
-		b.Run(tc.name, func(b *testing.B) { benchMigration(b, Config{SkipMemoryChecksum: tc.skip}) })
+	for _, v := range []VerifyMemory{VerifyFull, VerifySampled, VerifyAfter, VerifyOff} {
+		b.Run(string(v), func(b *testing.B) { benchMigration(b, Config{VerifyMemory: v}) })
 	}
 }
 

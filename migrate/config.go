@@ -92,11 +92,13 @@ type Config struct {
 	// SkipVerify makes the destination record its handoff checks (memory
 	// checksum, device state, guest TSC ring) without failing on them.
 	SkipVerify bool
-	// SkipMemoryChecksum spares the source its scan of guest memory at
-	// pause (source). The scan overlaps the post-pause push but reads all
-	// of RAM, so on a large guest it is most of the downtime; without it
-	// the destination cannot check memory at the handoff.
+	// SkipMemoryChecksum is VerifyMemory: VerifyOff, which it overrides
+	// (source).
 	SkipMemoryChecksum bool
+	// VerifyMemory is how the destination verifies guest memory against
+	// the source's at pause (source; the destination follows). The zero
+	// value is DefaultVerifyMemory.
+	VerifyMemory VerifyMemory
 
 	// Handoff is this side's handoff record, which the server serves to
 	// the peer and to operators; nil gives the side a private one.
@@ -156,6 +158,11 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Control == nil {
 		c.Control = NewControl()
+	}
+	if c.SkipMemoryChecksum {
+		c.VerifyMemory = VerifyOff
+	} else if c.VerifyMemory == "" {
+		c.VerifyMemory = DefaultVerifyMemory
 	}
 	return c
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/migtrace/migtrace/migrate/timedata"
 	"github.com/migtrace/migtrace/migrate/vmm"
-	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -36,6 +35,8 @@ func RunDestination(ctx context.Context, dial Dialer, backend vmm.Backend, id ID
 	err := d.run()
 	if err != nil {
 		d.abort(err)
+	} else {
+		d.awaitSourceClose()
 	}
 	if s.conn != nil {
 		defer s.conn.Close()
@@ -67,6 +68,8 @@ type destination struct {
 	// host's; clockOK says whether one was made.
 	clockEst wire.ClockEstimate
 	clockOK  bool
+	// check is the source's MemoryCheck (version 2), nil before it.
+	check *wire.MemoryCheck
 }
 
 func (d *destination) run() error {
@@ -286,12 +289,14 @@ func (d *destination) deviceState(ctx context.Context, _ *model.PhaseTiming) err
 // ramPull asks the source for every page that never arrived (normally
 // none: the first round sends all of RAM) and receives them.
 func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
-	missing := pagebits.New(d.ram.pages)
-	missing.Fill(d.ram.pages)
-	missing.AndNot(d.ram.received)
+	// Straight from what arrived: a bitmap of what is missing would cost
+	// an allocation and three passes over all of memory's bits, in the
+	// blackout, for a list that is usually empty.
 	var runs []wire.PageRun
-	_ = missing.Runs(1<<31, func(first, count uint64) error {
+	var want uint64
+	_ = d.ram.received.ClearRuns(d.ram.pages, 1<<31, func(first, count uint64) error {
 		runs = append(runs, wire.PageRun{First: first, Count: uint32(count)})
+		want += count
 		return nil
 	})
 	if len(runs) > wire.MaxRuns {
@@ -318,7 +323,7 @@ func (d *destination) ramPull(ctx context.Context, rec *model.PhaseTiming) error
 		}
 		break
 	}
-	if want := missing.Count(); st.pages != want {
+	if st.pages != want {
 		return fmt.Errorf("%w: pulled %d pages, asked for %d", ErrProtocol, st.pages, want)
 	}
 	st.addTo(rec)
@@ -340,6 +345,13 @@ func (d *destination) serverState(ctx context.Context, _ *model.PhaseTiming) err
 }
 
 func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
+	if d.result.ProtocolVersion >= 2 {
+		check, err := wire.Expect[*wire.MemoryCheck](ctx, d.conn)
+		if err != nil {
+			return err
+		}
+		d.check = check
+	}
 	fin, err := wire.Expect[*wire.Finish](ctx, d.conn)
 	if err != nil {
 		return err
@@ -400,6 +412,7 @@ func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) err
 		d.cfg.Logger.Warn("sending Resumed; the source will ask our API", "err", err)
 	}
 	_, resumed := d.clock.Now()
+	resumedAt := time.Now()
 	defer func() {
 		d.measureContinuity(ctx)
 		span.AddEvent(schema.EventContinuity, trace.WithAttributes(spancodec.ContinuityAttributes(*d.result.Continuity)...))
@@ -417,7 +430,40 @@ func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) err
 	if m := d.cfg.Metrics; m != nil {
 		m.Blackout(ctx, time.Duration(b.Ns))
 	}
+	if verifyOf(d.mode(fin)).late() {
+		d.verifyLate(ctx, resumedAt)
+	}
 	return nil
+}
+
+// mode is the memory verification the source chose: its MemoryCheck's,
+// or for a version-1 source, full exactly when it sent a checksum.
+func (d *destination) mode(fin *wire.Finish) wire.VerifyMode {
+	switch {
+	case d.check != nil:
+		return d.check.Mode
+	case fin.MemoryChecksum != [32]byte{}:
+		return wire.VerifyFull
+	}
+	return wire.VerifyOff
+}
+
+// sourceCloseWait bounds how long a destination that is done waits for
+// the source to close the stream.
+const sourceCloseWait = time.Second
+
+// awaitSourceClose waits, briefly, for the source to close the stream,
+// which it does once its side of the migration is over: whoever sees the
+// destination done then finds the source done too, not still sending its
+// last message or destroying its copy. The guest already runs here; this
+// only orders the two ends' records.
+func (d *destination) awaitSourceClose() {
+	ctx, cancel := context.WithTimeout(d.ctx, sourceCloseWait)
+	defer cancel()
+	d.conn.SetIOTimeout(sourceCloseWait)
+	if m, err := d.conn.Recv(ctx); err == nil {
+		d.cfg.Logger.Warn("the source sent a message after the end of the migration", "type", m.Type())
+	}
 }
 
 // verify checks, before the destination accepts the handoff, that guest
@@ -425,15 +471,38 @@ func (d *destination) finishPhase(ctx context.Context, _ *model.PhaseTiming) err
 // TSC ring is monotonic. It records the checks in the side's Continuity,
 // which is set whenever it returns.
 func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
-	d.result.Continuity = &model.Continuity{MemoryUnchecked: true}
+	mode := d.mode(fin)
+	d.result.Continuity = &model.Continuity{MemoryUnchecked: true, MemoryVerify: string(verifyOf(mode))}
 	cont, err := d.vm.GuestContinuity()
 	if err != nil {
 		return fmt.Errorf("reading the guest TSC ring: %w", err)
 	}
-	// An all-zero checksum (SHA-256 never gives one) means the source
-	// skipped it; the check is then left out, not passed.
-	memChecked := fin.MemoryChecksum != [32]byte{}
-	memOK := !memChecked || d.ram.hashes.sum() == fin.MemoryChecksum
+	// The checksum is all zero (SHA-256 never gives that) exactly when the
+	// mode compares no full checksum before the handoff, and only a sample
+	// carries samples.
+	hasSum, samples := fin.MemoryChecksum != [32]byte{}, 0
+	if d.check != nil {
+		samples = len(d.check.Samples)
+	}
+	if hasSum != (mode == wire.VerifyFull) || (samples > 0) != (mode == wire.VerifySampled) {
+		return fmt.Errorf("%w: memory verification %s with a checksum %v and %d samples", ErrProtocol, mode, hasSum, samples)
+	}
+	memChecked, memOK := false, true
+	var memProblem error
+	switch mode {
+	case wire.VerifyFull:
+		memChecked, memOK = true, d.ram.hashes.sum() == fin.MemoryChecksum
+		memProblem = errors.New("guest memory differs from the source's at pause")
+	case wire.VerifySampled:
+		bad, err := checkSample(d.check.Samples, d.ram.hashes)
+		if err != nil {
+			return err
+		}
+		memChecked, memOK = true, len(bad) == 0
+		d.result.Continuity.MemorySamplePages = int64(len(d.check.Samples))
+		memProblem = fmt.Errorf("guest memory differs from the source's at pause in %d of %d sampled pages: %s",
+			len(bad), len(d.check.Samples), pageList(bad))
+	}
 	devs, err := d.vm.ExportDevices(ctx)
 	if err != nil {
 		return fmt.Errorf("re-exporting imported device state: %w", err)
@@ -442,8 +511,11 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
 	c := d.result.Continuity
 	c.TSCMonotonic, c.TSCSamples, c.TSCLast, c.DeviceStateMatches = cont.Monotonic, int64(cont.Samples), cont.Last, devOK
 	c.MemoryUnchecked, c.MemoryChecksumOK = !memChecked, memChecked && memOK
-	if !memChecked {
-		d.cfg.Logger.Warn("the source sent no memory checksum; guest memory is not checked at the handoff")
+	switch mode {
+	case wire.VerifyOff:
+		d.cfg.Logger.Warn("the source asked for no memory verification; guest memory is not checked")
+	case wire.VerifyAfter:
+		d.cfg.Logger.Info("guest memory is checked after the handoff, not before it")
 	}
 	if h, ok := d.vm.(interface{ TSCOffsetHonoured() bool }); ok {
 		honoured := h.TSCOffsetHonoured()
@@ -454,7 +526,7 @@ func (d *destination) verify(ctx context.Context, fin *wire.Finish) error {
 	}
 	var problems []error
 	if !memOK {
-		problems = append(problems, errors.New("guest memory differs from the source's at pause"))
+		problems = append(problems, memProblem)
 	}
 	if !devOK {
 		problems = append(problems, errors.New("imported device state differs from the source's"))

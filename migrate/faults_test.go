@@ -38,8 +38,9 @@ const (
 	// faultCorruptPayload flips the last byte of the next frame that has a
 	// payload.
 	faultCorruptPayload
-	// faultCorruptPage flips the last byte of the next PageData frame:
-	// guest memory content, which only the handoff checksum can catch.
+	// faultCorruptPage flips the last byte of page data in the next
+	// PageData or PageList frame: guest memory content, which only the
+	// handoff checksum can catch.
 	faultCorruptPage
 	// faultCorruptGuestTSC moves the guest TSC in the next TimeData frame
 	// forward by 2^32 to 2^40 ticks (it sets one clear bit): a plausible
@@ -157,8 +158,7 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 		case faultCorruptPayload:
 			act = len(b) > wire.HeaderSize
 		case faultCorruptPage:
-			act = wire.Type(b[0]) == wire.TypePageData && len(b) >= wire.HeaderSize+12 &&
-				binary.LittleEndian.Uint64(b[wire.HeaderSize:])+uint64(binary.LittleEndian.Uint32(b[wire.HeaderSize+8:])) > f.pageFrom
+			act = lastPageSent(b) >= f.pageFrom && lastPageSent(b) != noPage
 		case faultCorruptGuestTSC:
 			act = wire.Type(b[0]) == wire.TypeTimeData && len(b) >= wire.HeaderSize+16
 		}
@@ -181,8 +181,15 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 		return c.writeFlipped(b, 0, 0x01)
 	case faultCorruptLength:
 		return c.writeFlipped(b, lengthLowByte, 0x01)
-	case faultCorruptPayload, faultCorruptPage:
+	case faultCorruptPayload:
 		return c.writeFlipped(b, len(b)-1, 0x5a)
+	case faultCorruptPage:
+		// A PageList's page numbers follow its pages.
+		at := len(b) - 1
+		if wire.Type(b[0]) == wire.TypePageList {
+			at -= 8 * int(binary.LittleEndian.Uint32(b[wire.HeaderSize:]))
+		}
+		return c.writeFlipped(b, at, 0x5a)
 	case faultCorruptGuestTSC:
 		// GuestTSC follows GuestFreq, little-endian.
 		at := wire.HeaderSize + 8
@@ -197,6 +204,20 @@ func (c *faultingConn) Write(b []byte) (int, error) {
 		return c.writeFlipped(b, at+5, 0x01)
 	}
 	return c.Conn.Write(b)
+}
+
+// noPage is lastPageSent's answer for a frame that carries no page data.
+const noPage = ^uint64(0)
+
+// lastPageSent is the last page a PageData or PageList frame carries.
+func lastPageSent(b []byte) uint64 {
+	switch {
+	case len(b) >= wire.HeaderSize+12 && wire.Type(b[0]) == wire.TypePageData:
+		return binary.LittleEndian.Uint64(b[wire.HeaderSize:]) + uint64(binary.LittleEndian.Uint32(b[wire.HeaderSize+8:])) - 1
+	case len(b) >= wire.HeaderSize+4+wire.PageSize+8 && wire.Type(b[0]) == wire.TypePageList:
+		return binary.LittleEndian.Uint64(b[len(b)-8:])
+	}
+	return noPage
 }
 
 // lengthLowByte is the last byte of the header's big-endian payload length,

@@ -25,14 +25,24 @@ type cutPoint struct {
 	after  bool // the message is delivered, then the stream is lost
 	// wantOn is the side that runs the guest in the end.
 	wantOn schema.Role
+	// verify is the source's memory verification ("" the default); with
+	// VerifyAfter the source still sends its digest after Resumed, and
+	// wantLate is the destination's verdict on it.
+	verify   VerifyMemory
+	wantLate string
 }
 
 var handoffCuts = []cutPoint{
-	{"before Finish", schema.RoleSource, wire.TypeFinish, false, schema.RoleSource},
-	{"after Finish, before Okay", schema.RoleDestination, wire.TypeOkay, false, schema.RoleSource},
-	{"after Okay, before Handoff", schema.RoleSource, wire.TypeHandoff, false, schema.RoleDestination},
-	{"after Handoff, before Resumed", schema.RoleDestination, wire.TypeResumed, false, schema.RoleDestination},
-	{"after Resumed", schema.RoleDestination, wire.TypeResumed, true, schema.RoleDestination},
+	{"before Finish", schema.RoleSource, wire.TypeFinish, false, schema.RoleSource, "", ""},
+	{"after Finish, before Okay", schema.RoleDestination, wire.TypeOkay, false, schema.RoleSource, "", ""},
+	{"after Okay, before Handoff", schema.RoleSource, wire.TypeHandoff, false, schema.RoleDestination, "", ""},
+	{"after Handoff, before Resumed", schema.RoleDestination, wire.TypeResumed, false, schema.RoleDestination, "", ""},
+	{"after Resumed", schema.RoleDestination, wire.TypeResumed, true, schema.RoleDestination, "", ""},
+	{"after Resumed, before MemoryDigest", schema.RoleSource, wire.TypeMemoryDigest, false, schema.RoleDestination,
+		VerifyAfter, schema.MemoryLateUnavailable},
+	{"after MemoryDigest", schema.RoleSource, wire.TypeMemoryDigest, true, schema.RoleDestination,
+		VerifyAfter, schema.MemoryLateMatch},
+	{"before MemoryCheck", schema.RoleSource, wire.TypeMemoryCheck, false, schema.RoleSource, "", ""},
 }
 
 // fault is what happens at a cut point.
@@ -211,7 +221,8 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 			return st, nil
 		}
 	}
-	srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: asker(dstH), Name: "src", Address: "src-api"}
+	srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: asker(dstH), Name: "src", Address: "src-api",
+		VerifyMemory: cut.verify}
 	dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: asker(srcH), PeerAPI: "src-api", Name: "dst", Address: "dst-api"}
 	srcWrap, dial := cutter.install(p, &srcCfg, &dstCfg)
 	backend := &recordingBackend{Backend: p.backend}
@@ -277,6 +288,9 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 		}
 		if sh != HandoffCompleted || dh != HandoffResumed {
 			t.Errorf("handoff records: source %q, destination %q; want %q and %q", sh, dh, HandoffCompleted, HandoffResumed)
+		}
+		if got := dres.MemoryLate; cut.wantLate != "" && (got == nil || got.Result != cut.wantLate) {
+			t.Errorf("check after the handoff %+v, want %s", got, cut.wantLate)
 		}
 	}
 	// Each side's model records its last handoff state, as its trace will.

@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/migtrace/migtrace/migrate/internal/zeropage"
 	"github.com/migtrace/migtrace/migrate/vmm"
 	"github.com/migtrace/migtrace/migrate/vmm/pagebits"
 	"github.com/migtrace/migtrace/migrate/wire"
@@ -48,7 +49,27 @@ type ramSender struct {
 	// conv is auto-converge, off unless configured and the VM can be
 	// throttled.
 	conv converger
+
+	// isZero says which pages of the run being read are all zero.
+	isZero [wire.MaxPagesPerFrame]bool
+	// visitor shows the VM's pages in place, when it can; visit is the
+	// callback readRun gives it, made once so a run allocates nothing,
+	// and runFirst and runData are the run it reads into.
+	visitor  vmm.PageVisitor
+	visit    func(page uint64, data []byte)
+	runFirst uint64
+	runData  []byte
+
+	// list gathers the pages of short runs (version 2); listPages counts
+	// the pages, zero ones included, accounted to it since it last went.
+	list      *wire.PageList
+	listPages uint64
 }
+
+// listRun is the shortest run of dirty pages sent as PageData; shorter
+// ones go in PageList frames (version 2), 512 pages to a frame instead of
+// one frame each.
+const listRun = 16
 
 func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	pages := vm.Spec().Pages()
@@ -65,7 +86,40 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	} else if s.live().AutoConverge {
 		s.cfg.Logger.Warn("auto-converge is on, but this VM cannot be throttled: it migrates unthrottled", "backend", vm.Spec().Backend)
 	}
+	r.visitor, _ = vm.(vmm.PageVisitor)
+	r.visit = r.visitPage
+	r.list = wire.NewPageList(wire.MaxListPages)
 	return r
+}
+
+// readRun reads the run of len(data)/PageSize pages from first into data,
+// and marks in r.isZero which of them are all zero. Where the VM shows
+// its pages in place, each is checked there and only pages with data are
+// copied: most of an idle guest is never copied at all.
+func (r *ramSender) readRun(first uint64, data []byte) error {
+	count := uint64(len(data) / vmm.PageSize)
+	if r.visitor != nil {
+		r.runFirst, r.runData = first, data
+		err := r.visitor.VisitPages(first, count, r.visit)
+		r.runData = nil
+		return err
+	}
+	if err := r.vm.ReadPages(first, data); err != nil {
+		return err
+	}
+	for i := range count {
+		r.isZero[i] = zeropage.IsZero(data[i*vmm.PageSize : (i+1)*vmm.PageSize])
+	}
+	return nil
+}
+
+// visitPage is readRun's callback: the check and the copy happen in one
+// visit, so a running guest cannot change the page between them.
+func (r *ramSender) visitPage(page uint64, data []byte) {
+	i := page - r.runFirst
+	if r.isZero[i] = zeropage.IsZero(data); !r.isZero[i] {
+		copy(r.runData[i*vmm.PageSize:(i+1)*vmm.PageSize], data)
+	}
 }
 
 // takeDirty reads and clears the VM's dirty log into b, remembering what
@@ -94,8 +148,13 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 	if err := r.s.conn.Send(ctx, &wire.RoundBegin{Round: uint32(round), Paused: paused, Pages: total}); err != nil {
 		return st, err
 	}
+	lists := r.s.result.ProtocolVersion >= 2
 	err := b.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
-		if err := r.sendRun(ctx, first, count, paused, &st); err != nil {
+		send := r.sendRun
+		if lists && count < listRun {
+			send = r.addToList
+		}
+		if err := send(ctx, first, count, paused, &st); err != nil {
 			return err
 		}
 		elapsed := time.Since(start).Seconds()
@@ -110,6 +169,9 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 		r.s.progress(p)
 		return nil
 	})
+	if err == nil {
+		err = r.flushList(ctx, paused)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -139,7 +201,7 @@ func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pag
 // pages as data, zero pages as a marker.
 func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused bool, st *roundStats) error {
 	data := r.buf[:count*vmm.PageSize]
-	if err := r.vm.ReadPages(first, data); err != nil {
+	if err := r.readRun(first, data); err != nil {
 		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
 	}
 	var dataBytes uint64
@@ -157,8 +219,7 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 		return r.s.conn.Send(ctx, r.pd)
 	}
 	for i := uint64(0); i < count; i++ {
-		page := data[i*vmm.PageSize : (i+1)*vmm.PageSize]
-		if isZeroPage(page) {
+		if r.isZero[i] {
 			if err := flushData(); err != nil {
 				return err
 			}
@@ -182,6 +243,60 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 	if m := r.s.cfg.Metrics; m != nil {
 		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(dataBytes))
 	}
+	return nil
+}
+
+// addToList reads count pages from first into the page list, sending the
+// list first if they would not fit: pages with data into its next slots,
+// zero pages as a marker.
+func (r *ramSender) addToList(ctx context.Context, first, count uint64, paused bool, st *roundStats) error {
+	if len(r.list.Pages)+int(count) > cap(r.list.Pages) {
+		if err := r.flushList(ctx, paused); err != nil {
+			return err
+		}
+	}
+	n := uint64(len(r.list.Pages))
+	slots := r.list.Data[n*vmm.PageSize : (n+count)*vmm.PageSize]
+	if err := r.readRun(first, slots); err != nil {
+		return fmt.Errorf("reading pages %d-%d: %w", first, first+count-1, err)
+	}
+	kept := uint64(0)
+	for i := range count {
+		if r.isZero[i] {
+			if err := r.addZero(ctx, first+i); err != nil {
+				return err
+			}
+			st.zeroPages++
+			continue
+		}
+		if kept != i { // close the gap a zero page left
+			copy(slots[kept*vmm.PageSize:(kept+1)*vmm.PageSize], slots[i*vmm.PageSize:(i+1)*vmm.PageSize])
+		}
+		r.list.Pages = append(r.list.Pages, first+i)
+		kept++
+	}
+	st.pages += count
+	st.bytes += kept * vmm.PageSize
+	r.listPages += count
+	return nil
+}
+
+// flushList sends the page list, if it holds any page.
+func (r *ramSender) flushList(ctx context.Context, paused bool) error {
+	n := uint64(len(r.list.Pages))
+	if r.listPages == 0 {
+		return nil
+	}
+	if n > 0 {
+		if err := r.s.conn.Send(ctx, r.list); err != nil {
+			return err
+		}
+	}
+	probes.RAMRegion(schema.RoleSource, r.listPages, n*vmm.PageSize, paused)
+	if m := r.s.cfg.Metrics; m != nil {
+		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(n*vmm.PageSize))
+	}
+	r.list.Pages, r.listPages = r.list.Pages[:0], 0
 	return nil
 }
 
@@ -352,12 +467,33 @@ type ramReceiver struct {
 	// zero marker for a page never written needs no work.
 	written pagebits.Bitmap
 	hashes  pageHashes
+	// landed is set when the stream read a PageData's pages straight into
+	// guest memory (sink), so they need no copy.
+	landed bool
 }
 
+// newRAMReceiver returns the receiver of vm's pages from s's stream. Where
+// the VM takes pages in place (vmm.PageWriter), the stream reads each
+// run's pages straight into guest memory: one copy of every page fewer
+// than receiving it into a buffer and writing it from there.
 func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
 	pages := vm.Spec().Pages()
-	return &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
+	r := &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
 		written: pagebits.New(pages), hashes: newPageHashes(pages)}
+	if w, ok := vm.(vmm.PageWriter); ok && s.conn != nil {
+		s.conn.SetPageSink(func(first uint64, count uint32) []byte {
+			if r.checkRun(first, uint64(count)) != nil {
+				return nil // page says why
+			}
+			buf, err := w.WritablePages(first, uint64(count))
+			if err != nil {
+				return nil // WritePages will say why
+			}
+			r.landed = true
+			return buf
+		})
+	}
+	return r
 }
 
 // zero clears the pages of a run that hold data.
@@ -399,15 +535,48 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 	switch m := m.(type) {
 	case *wire.PageData:
 		n := uint64(m.Count)
+		landed := r.landed
+		r.landed = false
 		if err := r.checkRun(m.First, n); err != nil {
 			return true, err
 		}
-		if err := r.vm.WritePages(m.First, m.Data); err != nil {
-			return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
+		if !landed {
+			if err := r.vm.WritePages(m.First, m.Data); err != nil {
+				return true, fmt.Errorf("writing pages %d-%d: %w", m.First, m.First+n-1, err)
+			}
 		}
 		r.hashes.update(m.First, m.Data)
 		r.received.SetRange(m.First, n)
 		r.written.SetRange(m.First, n)
+		st.pages += n
+		st.bytes += n * vmm.PageSize
+		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
+		if mt := r.s.cfg.Metrics; mt != nil {
+			mt.RAMTransferred(ctx, schema.RoleDestination, paused, int64(n*vmm.PageSize))
+		}
+		return true, nil
+	case *wire.PageList:
+		// Written run by run: neighbours in the list are often neighbours
+		// in memory, and a run is one call.
+		for i := 0; i < len(m.Pages); {
+			j := i + 1
+			for j < len(m.Pages) && m.Pages[j] == m.Pages[j-1]+1 {
+				j++
+			}
+			first, n := m.Pages[i], uint64(j-i)
+			if err := r.checkRun(first, n); err != nil {
+				return true, err
+			}
+			data := m.Data[i*vmm.PageSize : j*vmm.PageSize]
+			if err := r.vm.WritePages(first, data); err != nil {
+				return true, fmt.Errorf("writing pages %d-%d: %w", first, first+n-1, err)
+			}
+			r.hashes.update(first, data)
+			r.received.SetRange(first, n)
+			r.written.SetRange(first, n)
+			i = j
+		}
+		n := uint64(len(m.Pages))
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)

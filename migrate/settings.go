@@ -121,7 +121,9 @@ func (s Settings) ApplyTo(c *Config) {
 func (c Config) Settings() model.Settings {
 	return model.Settings{
 		MaxBandwidth: c.MaxBandwidth, DowntimeTargetNs: int64(c.DowntimeTarget), MaxRounds: int64(c.MaxRounds),
-		AutoConverge: c.AutoConverge, ClockSkewCorrection: c.ClockSkewCorrection, SkipMemoryChecksum: c.SkipMemoryChecksum,
+		AutoConverge: c.AutoConverge, ClockSkewCorrection: c.ClockSkewCorrection,
+		// --verify-memory off skips the checksum as surely as the flag.
+		SkipMemoryChecksum: c.SkipMemoryChecksum || c.VerifyMemory == VerifyOff,
 	}
 }
 

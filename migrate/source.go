@@ -71,8 +71,14 @@ type source struct {
 	pauseHrt  int64
 	pauseWall int64
 	pending   pagebits.Bitmap
-	hashes    chan hashResult
-	devices   []vmm.DeviceState
+	// last takes the dirty log at the pause; allocated before it, out of
+	// the downtime.
+	last    pagebits.Bitmap
+	hashes  chan hashResult
+	devices []vmm.DeviceState
+	// verify is the memory verification this migration uses, decided at
+	// the pause (sourceVerify).
+	verify VerifyMemory
 }
 
 // scanWorkers is how many goroutines hash the paused VM's memory. One
@@ -80,9 +86,12 @@ type source struct {
 // workers measured slower overall.
 const scanWorkers = 2
 
+// hashResult is what the scan at the pause found: the hashes of every
+// page (VerifyFull) or of the sample (VerifySampled).
 type hashResult struct {
-	h   pageHashes
-	err error
+	h       pageHashes
+	samples []wire.PageHash
+	err     error
 }
 
 func (s *source) run() error {
@@ -100,6 +109,9 @@ func (s *source) run() error {
 }
 
 func (s *source) sync(ctx context.Context, _ *model.PhaseTiming) error {
+	if _, err := ParseVerifyMemory(string(s.cfg.VerifyMemory)); err != nil {
+		return err
+	}
 	if s.result.ProtocolVersion == 0 { // Accept has not agreed one
 		version, err := wire.HandshakeServer(ctx, s.conn, wire.SupportedVersions)
 		if err != nil {
@@ -146,7 +158,7 @@ func (s *source) ramPushPrePause(ctx context.Context, rec *model.PhaseTiming) er
 	if err != nil {
 		return err
 	}
-	s.pending = pending
+	s.pending, s.last = pending, pagebits.New(s.ram.pages)
 	s.rounds = int(rec.Rounds)
 	if m := s.cfg.Metrics; m != nil {
 		m.PrecopyRounds(ctx, s.role, s.rounds)
@@ -159,6 +171,11 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 		return fmt.Errorf("pausing the VM: %w", err)
 	}
 	s.paused = true
+	// Downtime from here on: the rest goes out as fast as the link allows,
+	// as QEMU completes a migration without its rate limit. Pre-copy
+	// decided to pause from the capped rate, so this only ever shortens
+	// the downtime it expected.
+	s.conn.LiftBandwidthCap()
 	hrt, wall := s.clock.Now()
 	s.pauseHrt, s.pauseWall = hrt, wallNs(wall)
 	// The guest no longer runs here; should it run here again, after a
@@ -166,25 +183,40 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 	if err := s.ram.unthrottle(ctx); err != nil {
 		return err
 	}
-	if s.cfg.SkipMemoryChecksum {
+	s.verify = sourceVerify(s.cfg.VerifyMemory, s.result.ProtocolVersion, s.ram.pages)
+	if s.verify != s.cfg.VerifyMemory {
+		s.cfg.Logger.Info("memory verification changed for this migration", "configured", s.cfg.VerifyMemory,
+			"used", s.verify, "protocol_version", s.result.ProtocolVersion, "pages", s.ram.pages)
+	}
+	// Memory is frozen now: hash it, or the sample, in the background
+	// while the last dirty pages go out, for the destination's check at
+	// the handoff.
+	var scan func() hashResult
+	switch s.verify {
+	case VerifyFull:
+		scan = func() hashResult {
+			h, err := scanHashes(s.vm, scanWorkers)
+			return hashResult{h: h, err: err}
+		}
+	case VerifySampled:
+		pages := samplePages(s.ram.pages, SamplePages)
+		scan = func() hashResult {
+			samples, err := sampleHashes(s.vm, pages)
+			return hashResult{samples: samples, err: err}
+		}
+	default:
 		return nil
 	}
-	// Memory is frozen now: hash it in the background while the last
-	// dirty pages go out, for the destination's check at the handoff.
 	s.hashes = make(chan hashResult, 1)
-	go func() {
-		h, err := scanHashes(s.vm, scanWorkers)
-		s.hashes <- hashResult{h, err}
-	}()
+	go func() { s.hashes <- scan() }()
 	return nil
 }
 
 func (s *source) ramPushPostPause(ctx context.Context, rec *model.PhaseTiming) error {
-	last := pagebits.New(s.ram.pages)
-	if err := s.ram.takeDirty(last); err != nil {
+	if err := s.ram.takeDirty(s.last); err != nil {
 		return err
 	}
-	s.pending.Or(last)
+	s.pending.Or(s.last)
 	st, err := s.ram.sendRound(ctx, s.rounds, true, s.pending)
 	if err != nil {
 		return err
@@ -229,6 +261,10 @@ func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 	if err != nil {
 		return err
 	}
+	var st roundStats
+	if len(req.Runs) == 0 { // the usual answer: nothing to pull
+		return s.conn.Send(ctx, &wire.PullEnd{})
+	}
 	want := pagebits.New(s.ram.pages)
 	for _, run := range req.Runs {
 		if run.Count == 0 || run.First >= s.ram.pages || uint64(run.Count) > s.ram.pages-run.First {
@@ -236,7 +272,6 @@ func (s *source) ramPull(ctx context.Context, rec *model.PhaseTiming) error {
 		}
 		want.SetRange(run.First, uint64(run.Count))
 	}
-	var st roundStats
 	err = want.Runs(wire.MaxPagesPerFrame, func(first, count uint64) error {
 		return s.ram.sendRun(ctx, first, count, true, &st)
 	})
@@ -267,6 +302,7 @@ func (s *source) serverState(ctx context.Context, _ *model.PhaseTiming) error {
 func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 	// An all-zero checksum tells the destination none was taken.
 	var checksum [32]byte
+	var samples []wire.PageHash
 	if s.hashes != nil {
 		var hr hashResult
 		select {
@@ -278,7 +314,15 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		if hr.err != nil {
 			return fmt.Errorf("checksumming guest memory: %w", hr.err)
 		}
-		checksum = hr.h.sum()
+		if s.verify == VerifyFull {
+			checksum = hr.h.sum()
+		}
+		samples = hr.samples
+	}
+	if s.result.ProtocolVersion >= 2 {
+		if err := s.conn.Send(ctx, &wire.MemoryCheck{Mode: verifyModes[s.verify], Samples: samples}); err != nil {
+			return err
+		}
 	}
 	_, wall := s.clock.Now()
 	fin := &wire.Finish{
@@ -314,6 +358,14 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		s.result.DowntimeNs = s.now() - s.pauseHrt
 		_, err = wire.Expect[*wire.Resumed](ctx, s.conn)
 	}
+	var digest func()
+	if err == nil && s.verify.late() {
+		// The destination runs the guest; ours stays paused, as frozen at
+		// the pause, until it is hashed for the check after the handoff.
+		// The digest goes out last, once this side is done with the VM,
+		// so that the migration's end on the destination follows ours.
+		digest = s.memoryDigest(ctx)
+	}
 	if err != nil {
 		var remote *wire.RemoteError
 		if errors.As(err, &remote) {
@@ -343,6 +395,9 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 		s.cfg.Logger.Warn("destroying the migrated-out VM", "err", err)
 	}
 	h.set(HandoffCompleted)
+	if digest != nil {
+		digest()
+	}
 	return nil
 }
 

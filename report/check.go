@@ -46,6 +46,9 @@ const (
 	RuleMemoryChecksum   = "memory-checksum"    // guest memory arrived intact
 	RuleDeviceState      = "device-state"       // device state matches
 	RuleTSCOffsetIgnored = "tsc-offset-ignored" // note: the VMM did not apply the TSC offset
+
+	// The destination's comparison of guest memory after the handoff.
+	RuleMemoryLate = "memory-after-handoff" // all memory matched, compared after the handoff
 )
 
 // Rule describes one rule, for help text and documentation.
@@ -86,6 +89,7 @@ var Rules = []Rule{
 	{RuleMemoryChecksum, "destination", "guest memory matches the source's checksum at pause"},
 	{RuleDeviceState, "destination", "the imported device state matches the source's"},
 	{RuleTSCOffsetIgnored, "destination", "a note only: the VMM did not honour the TSC offset, so continuity reflects the host TSC"},
+	{RuleMemoryLate, "destination", "with memory verification sampled or after, all guest memory matched the source's frozen copy when compared after the handoff; a mismatch, or a comparison never made, fails the check"},
 }
 
 // Severity says whether a Finding fails the check.
@@ -271,6 +275,7 @@ func CheckMigration(sides []model.Side, opts Options) CheckResult {
 		c.res.Continuity = dst.Continuity
 		c.timeData(dst)
 		c.continuity(dst)
+		c.memoryLate(dst)
 	}
 	c.sourceTimeData(src, dst, absent)
 	return c.finish()

@@ -151,6 +151,11 @@ func (d *doctored) continuity() pcommon.Map {
 	return d.event(d.span(schema.RoleDestination, "Finish"), schema.EventContinuity, "", "")
 }
 
+// root is the attributes of the destination's migration span.
+func (d *doctored) root() pcommon.Map {
+	return d.span(schema.RoleDestination, schema.SpanMigration).Attributes()
+}
+
 func (d *doctored) clock() pcommon.Map {
 	return d.event(d.span(schema.RoleDestination, "Sync"), schema.EventClockOffset, "", "")
 }
@@ -453,6 +458,20 @@ func TestCheckDoctoredRealTrace(t *testing.T) {
 		{"TSC offset not honoured", func(t *testing.T, d *doctored) {
 			d.continuity().PutBool(schema.AttrTSCOffsetHonoured, false)
 		}, report.RuleTSCOffsetIgnored, report.SeverityNote, report.Options{}},
+
+		// Memory compared after the handoff (the real trace's migration
+		// used the default, sampled verification).
+		{"memory differs, found after the handoff", func(t *testing.T, d *doctored) {
+			d.root().PutStr(schema.AttrMemoryLateResult, schema.MemoryLateMismatch)
+		}, report.RuleMemoryLate, report.SeverityViolation, report.Options{}},
+		{"the comparison after the handoff never made", func(t *testing.T, d *doctored) {
+			d.root().PutStr(schema.AttrMemoryLateResult, schema.MemoryLateUnavailable)
+			d.root().PutStr(schema.AttrMemoryLateError, "peer closed the connection")
+		}, report.RuleMemoryLate, report.SeverityViolation, report.Options{}},
+		{"the verdict after the handoff removed", func(t *testing.T, d *doctored) {
+			d.root().Remove(schema.AttrMemoryLateResult)
+			d.root().Remove(schema.AttrMemoryLateNs)
+		}, report.RuleMemoryLate, report.SeverityViolation, report.Options{}},
 	}
 	fired := make(map[string]bool)
 	for _, tt := range tests {

@@ -313,7 +313,11 @@ func (c *checker) continuity(m *model.Side) {
 		}
 	}
 	if k.MemoryUnchecked {
-		c.cannot(RuleMemoryChecksum, d, "the source skipped the memory checksum")
+		reason := "the source skipped the memory checksum"
+		if k.MemoryVerify == schema.MemoryVerifyAfter {
+			reason = "memory verification after compares memory only after the handoff (rule " + RuleMemoryLate + ")"
+		}
+		c.cannot(RuleMemoryChecksum, d, reason)
 	} else {
 		c.ran(RuleMemoryChecksum, d)
 		if !k.MemoryChecksumOK {

@@ -74,6 +74,9 @@ var metricInfos = []MetricInfo{
 	{schema.MetricThrottle, schema.UnitPercent, KindGauge,
 		"Auto-converge's throttle of the migrating guest's vCPUs: share of their time asleep, 0 when lifted.", nil,
 		[]string{schema.AttrRole}},
+	{schema.MetricMemoryLate, schema.UnitChecks, KindCounter,
+		"Comparisons of all guest memory made after the handoff, by result; a mismatch means a guest runs on memory that differs from its source's.", nil,
+		[]string{schema.AttrMemoryLateResult}},
 }
 
 // Metrics returns a description of every metric Instruments records.
@@ -96,6 +99,7 @@ type Instruments struct {
 	clockOffset    metric.Float64Gauge
 	clockOffsetErr metric.Float64Gauge
 	throttle       metric.Float64Gauge
+	memoryLate     metric.Int64Counter
 
 	// Attribute sets for the known roles, phases, stages and results, built
 	// once so that recording does not allocate. Indexed by the enum values.
@@ -158,6 +162,8 @@ func NewInstruments(mp metric.MeterProvider) (*Instruments, error) {
 			in.clockOffsetErr = gauge(info)
 		case schema.MetricThrottle:
 			in.throttle = gauge(info)
+		case schema.MetricMemoryLate:
+			in.memoryLate = counter(info)
 		default:
 			errs = append(errs, fmt.Errorf("metric %s has no instrument", info.Name))
 		}
@@ -370,4 +376,13 @@ func (in *Instruments) Throttle(ctx context.Context, r schema.Role, percent int)
 		opts = recordOpts(attribute.NewSet(attribute.String(schema.AttrRole, r.String())))
 	}
 	in.throttle.Record(ctx, float64(percent), opts...)
+}
+
+// MemoryLate counts one comparison of guest memory made after the
+// handoff, with its result, a schema.MemoryLate* value.
+func (in *Instruments) MemoryLate(ctx context.Context, result string) {
+	if in == nil {
+		return
+	}
+	in.memoryLate.Add(ctx, 1, metric.WithAttributes(attribute.String(schema.AttrMemoryLateResult, result)))
 }

@@ -37,6 +37,7 @@ func recordOneOfEach(ctx context.Context, in *Instruments) {
 	in.ClockOffset(ctx, 2*time.Millisecond, 100*time.Microsecond) // gauges keep the last
 	in.Throttle(ctx, schema.RoleSource, 30)
 	in.Throttle(ctx, schema.RoleSource, 0) // lifted
+	in.MemoryLate(ctx, schema.MemoryLateMatch)
 }
 
 func TestPrometheusNames(t *testing.T) {
@@ -53,13 +54,14 @@ func TestPrometheusNames(t *testing.T) {
 		schema.MetricClockOffset:      "migration_clock_offset_seconds",
 		schema.MetricClockOffsetError: "migration_clock_offset_error_seconds",
 		schema.MetricThrottle:         "migration_throttle_percent",
+		schema.MetricMemoryLate:       "migration_memory_late_checks_total",
 	}
 	vars := map[string]string{
 		schema.MetricPhaseDuration: PromPhaseDuration, schema.MetricRAMTransferred: PromRAMTransferred,
 		schema.MetricMigrations: PromMigrations, schema.MetricDowntime: PromDowntime,
 		schema.MetricBlackout: PromBlackout, schema.MetricPrecopyRounds: PromPrecopyRounds,
 		schema.MetricTSCAdjustment: PromTSCAdjustment, schema.MetricClockOffset: PromClockOffset,
-		schema.MetricClockOffsetError: PromClockOffsetError, schema.MetricThrottle: PromThrottle,
+		schema.MetricClockOffsetError: PromClockOffsetError, schema.MetricThrottle: PromThrottle, schema.MetricMemoryLate: PromMemoryLate,
 	}
 	if len(want) != len(Metrics()) {
 		t.Fatalf("test knows %d metrics, package has %d", len(want), len(Metrics()))

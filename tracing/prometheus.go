@@ -27,6 +27,7 @@ var (
 	PromClockOffset      = mustPrometheusName(schema.MetricClockOffset)
 	PromClockOffsetError = mustPrometheusName(schema.MetricClockOffsetError)
 	PromThrottle         = mustPrometheusName(schema.MetricThrottle)
+	PromMemoryLate       = mustPrometheusName(schema.MetricMemoryLate)
 )
 
 // PrometheusName returns the Prometheus family name for a metric info,

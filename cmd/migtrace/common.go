@@ -89,21 +89,40 @@ type tuningFlags struct {
 	// throttleInitial, throttleIncrement and throttleMax shape
 	// --auto-converge's steps, with QEMU's names and defaults.
 	throttleInitial, throttleIncrement, throttleMax percentFlag
+	verifyMemory                                    verifyFlag
 }
 
 func (f *tuningFlags) register(fs *pflag.FlagSet) {
 	f.downtimeTarget.d, f.maxRounds.n, f.ioTimeout.d = migrate.DefaultDowntimeTarget, migrate.DefaultMaxRounds, migrate.DefaultIOTimeout
-	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB); 0 = no cap")
+	fs.Var(&f.maxBandwidth, "max-bandwidth", "cap migration traffic at `RATE` per second (e.g. 100MiB) while the guest runs (lifted once it pauses, as QEMU does); 0 = no cap")
 	fs.Var(&f.downtimeTarget, "downtime-target", "stop pre-copy when the rest fits in this time at the measured bandwidth")
 	fs.Var(&f.maxRounds, "max-rounds", "most pre-copy rounds before pausing")
 	fs.BoolVar(&f.skewCorrection, "clock-skew-correction", false, "correct the migration delta by the measured wall-clock offset between the hosts")
 	fs.Var(&f.ioTimeout, "io-timeout", "deadline for every read and write on the migration stream")
-	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "as a source, do not checksum guest memory at pause: shorter downtime, but the destination cannot verify memory")
 	f.throttleInitial.n, f.throttleIncrement.n, f.throttleMax.n = migrate.DefaultThrottleInitial, migrate.DefaultThrottleIncrement, migrate.DefaultThrottleMax
 	fs.BoolVar(&f.autoConverge, "auto-converge", false, "as a source, throttle the guest's vCPUs in steps while pre-copy rounds do not shrink its dirty set (QEMU's auto-converge)")
 	fs.Var(&f.throttleInitial, "cpu-throttle-initial", "with --auto-converge, the first throttle step, in `PERCENT` of vCPU time asleep")
 	fs.Var(&f.throttleIncrement, "cpu-throttle-increment", "with --auto-converge, how much each later step adds, in `PERCENT`")
 	fs.Var(&f.throttleMax, "max-cpu-throttle", "with --auto-converge, the most the guest is throttled, in `PERCENT` (--cpu-throttle-initial is capped at it)")
+	fs.BoolVar(&f.skipChecksum, "skip-memory-checksum", false, "the same as --verify-memory off, which it overrides")
+	f.verifyMemory.v = migrate.DefaultVerifyMemory
+	fs.Var(&f.verifyMemory, "verify-memory", "as a source, how the destination verifies guest memory against the source's at pause: "+
+		"full (all of it, before the handoff, in the downtime), sampled (1024 random pages before the handoff, all of it after), "+
+		"after (all of it after the handoff: detects, cannot prevent) or off")
+}
+
+// verifyFlag is --verify-memory.
+type verifyFlag struct{ v migrate.VerifyMemory }
+
+func (f *verifyFlag) String() string { return string(f.v) }
+func (f *verifyFlag) Type() string   { return "mode" }
+func (f *verifyFlag) Set(s string) error {
+	v, err := migrate.ParseVerifyMemory(s)
+	if err != nil {
+		return err
+	}
+	f.v = v
+	return nil
 }
 
 func (f *tuningFlags) config() migrate.Config {
@@ -118,6 +137,7 @@ func (f *tuningFlags) config() migrate.Config {
 		ThrottleInitial:     f.throttleInitial.n,
 		ThrottleIncrement:   f.throttleIncrement.n,
 		ThrottleMax:         f.throttleMax.n,
+		VerifyMemory:        f.verifyMemory.v,
 	}
 }
 

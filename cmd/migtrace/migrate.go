@@ -227,8 +227,9 @@ func followMigration(ctx context.Context, dst *server.Client, id string, w io.Wr
 			_ = bar.Finish()
 		}
 	}()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
+	// Polls start every 10 ms and slow to every 100 ms: a small guest now
+	// migrates in tens of milliseconds, which one 100 ms poll would miss.
+	wait := 10 * time.Millisecond
 	var phase string // the last phase the destination reported
 	for {
 		st, err := dst.Instance(ctx)
@@ -284,8 +285,9 @@ func followMigration(ctx context.Context, dst *server.Client, id string, w io.Wr
 		select {
 		case <-ctx.Done():
 			return st, fmt.Errorf("following the migration: %w", ctx.Err())
-		case <-tick.C:
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
 }
 

@@ -163,7 +163,7 @@ func runMigtrace(ctx context.Context, cfg Config, c Case, s System, run int) (Sa
 		Binary: cfg.Migtrace, Backend: s.Backend,
 		MemoryBytes: uint64(c.MemoryMiB) << 20, DirtyRate: uint64(c.DirtyMiBps) << 20,
 		MaxBandwidth: cfg.MaxBandwidth, DowntimeTarget: cfg.DowntimeTarget,
-		SkipMemoryChecksum: s.SkipMemoryChecksum, Warmup: cfg.Warmup,
+		SkipMemoryChecksum: s.SkipMemoryChecksum, VerifyMemory: s.VerifyMemory, Warmup: cfg.Warmup,
 		Dir: cfg.Dir, Name: slug(c.Name) + "_" + slug(s.Name) + "_" + strconv.Itoa(run+1),
 	})
 	if err != nil {

@@ -35,6 +35,8 @@ type MigtraceConfig struct {
 	MaxBandwidth       uint64
 	DowntimeTarget     time.Duration
 	SkipMemoryChecksum bool
+	// VerifyMemory is --verify-memory; "" leaves migtrace's default.
+	VerifyMemory string
 	// Warmup is how long the booted guest runs before the migration.
 	Warmup time.Duration
 	// Dir receives the trace files; Name tells this run's files apart.
@@ -106,6 +108,13 @@ func RunMigtrace(ctx context.Context, cfg MigtraceConfig) (MigtraceResult, error
 	if r.Destination.Blackout == nil {
 		return r, errors.New("migtrace's destination recorded no blackout")
 	}
+	// A migration that moved the guest but not intact is no result: its
+	// memory, device state or TSC ring failed a check, before or after
+	// the handoff.
+	if !r.Destination.Verified() {
+		return r, fmt.Errorf("migtrace's destination did not verify the guest: continuity %+v, after the handoff %+v",
+			r.Destination.Continuity, r.Destination.MemoryLate)
+	}
 	apiDowntime, apiBlackout := time.Duration(r.Source.DowntimeNs), time.Duration(r.Destination.Blackout.Ns)
 	if r.TraceDowntime != apiDowntime || r.TraceBlackout != apiBlackout {
 		return r, fmt.Errorf("migtrace's trace and API disagree: downtime %v vs %v, blackout %v vs %v",
@@ -158,6 +167,9 @@ func tryServe(ctx context.Context, cfg MigtraceConfig, role string, boot bool, t
 	}
 	if cfg.SkipMemoryChecksum {
 		args = append(args, "--skip-memory-checksum")
+	}
+	if cfg.VerifyMemory != "" {
+		args = append(args, "--verify-memory", cfg.VerifyMemory)
 	}
 	p := &serveProc{role: role, addr: addr, out: &tailBuffer{max: 8 << 10}, exited: make(chan struct{}),
 		hc: &http.Client{Timeout: 10 * time.Second}}

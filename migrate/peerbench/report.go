@@ -23,9 +23,12 @@ var (
 	systemQEMU    = System{Name: "QEMU kvm", QEMU: true}
 	systemSim     = System{Name: "migtrace sim", Backend: "sim"}
 	systemSimSkip = System{Name: "migtrace sim --skip-memory-checksum", Backend: "sim", SkipMemoryChecksum: true}
+	systemSimFull = System{Name: "migtrace sim --verify-memory full", Backend: "sim", VerifyMemory: "full"}
 	systemKVM     = System{Name: "migtrace kvm", Backend: "kvm"}
-	// DefaultSystems are QEMU and every migtrace configuration compared.
-	DefaultSystems = []System{systemQEMU, systemSim, systemSimSkip, systemKVM}
+	// DefaultSystems are QEMU and every migtrace configuration compared:
+	// migtrace with its default memory verification, without any, and
+	// with all of memory checked inside the blackout.
+	DefaultSystems = []System{systemQEMU, systemSim, systemSimSkip, systemSimFull, systemKVM}
 )
 
 // System is one migrating system: QEMU, or migtrace with a backend.
@@ -34,6 +37,8 @@ type System struct {
 	QEMU               bool
 	Backend            string
 	SkipMemoryChecksum bool
+	// VerifyMemory is migtrace's --verify-memory; "" leaves its default.
+	VerifyMemory string
 }
 
 // Sample is one migration's figures, the same for every system.

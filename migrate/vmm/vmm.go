@@ -220,6 +220,16 @@ type PageVisitor interface {
 	VisitPages(first, count uint64, fn func(page uint64, data []byte)) error
 }
 
+// PageWriter is implemented by VMs that let a caller fill guest pages in
+// place, sparing the copy WritePages makes: WritablePages returns the
+// memory of count pages from first. Only a VM that has never run gives it
+// (StateCreated, as a VM being migrated in is), so nothing else touches
+// those pages; it is valid until the VM is resumed or destroyed. Writes
+// through it, like WritePages, are not marked dirty.
+type PageWriter interface {
+	WritablePages(first, count uint64) ([]byte, error)
+}
+
 // Backend creates VMs of one kind.
 type Backend interface {
 	// Name is the backend's name, as in Spec.Backend.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -70,6 +71,8 @@ type Conn struct {
 	// lim caps Send's rate; nil until a cap is set, so an uncapped Conn
 	// pays nothing for it.
 	lim atomic.Pointer[limiter]
+	// uncapped is set once the cap no longer applies (LiftBandwidthCap).
+	uncapped atomic.Bool
 
 	sendMu    sync.Mutex
 	wbuf      []byte
@@ -83,7 +86,9 @@ type Conn struct {
 	recvWatch watch
 	dec       decoder
 	pageData  PageData
+	pageList  PageList
 	zeroPages ZeroPages
+	sink      PageSink
 
 	sent, received atomic.Uint64
 
@@ -122,6 +127,13 @@ func (c *Conn) SetMaxBandwidth(bytesPerSec int64) {
 		c.lim.CompareAndSwap(nil, newLimiter(bytesPerSec))
 	}
 }
+
+// LiftBandwidthCap makes later Sends ignore the bandwidth cap
+// (WithMaxBandwidth). A source lifts it once its guest is paused, as QEMU
+// does when it completes a migration: the cap shares the link while the
+// guest runs, and once the guest has stopped every millisecond on the
+// link is downtime.
+func (c *Conn) LiftBandwidthCap() { c.uncapped.Store(true) }
 
 // SetIOTimeout changes the per-operation timeout for later Sends and Recvs.
 func (c *Conn) SetIOTimeout(d time.Duration) { c.ioTimeout.Store(int64(d)) }
@@ -174,7 +186,7 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 	}
 	putHeader(b, t, n)
 
-	if lim := c.lim.Load(); lim != nil {
+	if lim := c.lim.Load(); lim != nil && !c.uncapped.Load() {
 		if err := lim.wait(ctx, len(b)); err != nil {
 			return fmt.Errorf("sending %s: waiting for bandwidth: %w", t, err)
 		}
@@ -200,11 +212,19 @@ func (c *Conn) Send(ctx context.Context, m Message) error {
 // NewPageData has room for the head in front of its pages and needs no
 // copy; any other message is encoded into the Conn's reused buffer.
 func (c *Conn) encode(m Message) ([]byte, error) {
-	if pd, ok := m.(*PageData); ok {
-		if f := pd.frameInPlace(); f != nil {
-			if _, err := pd.appendHead(f[:HeaderSize]); err != nil {
+	switch m := m.(type) {
+	case *PageData:
+		if f := m.frameInPlace(); f != nil {
+			if _, err := m.appendHead(f[:HeaderSize]); err != nil {
 				return nil, err
 			}
+			return f, nil
+		}
+	case *PageList:
+		if err := m.check(); err != nil {
+			return nil, err
+		}
+		if f := m.frameInPlace(); f != nil {
 			return f, nil
 		}
 	}
@@ -281,8 +301,17 @@ func (c *Conn) recv(ctx context.Context) (_ Message, _ error, fatal bool) {
 		c.rbuf = make([]byte, length, min(max(int(length), 2*cap(c.rbuf)), c.maxPayload))
 	}
 	payload := c.rbuf[:length]
-	n, err = io.ReadFull(c.nc, payload)
-	c.received.Add(uint64(n))
+	read := 0 // of payload, already
+	if t == TypePageData && c.sink != nil && length >= pageDataFixed {
+		m, n, err, fatal := c.recvPagesToSink(ctx, start, length, payload)
+		if m != nil || err != nil {
+			return m, err, fatal
+		}
+		read = n // the sink declined the pages: they go to rbuf
+	}
+	n, err = io.ReadFull(c.nc, payload[read:])
+	n += read
+	c.received.Add(uint64(n - read))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return nil, &FrameError{Type: t, Field: "payload", Offset: n, StreamOffset: start,
@@ -303,6 +332,8 @@ func (c *Conn) recv(ctx context.Context) (_ Message, _ error, fatal bool) {
 		m = &c.pageData
 	case TypeZeroPages:
 		m = &c.zeroPages
+	case TypePageList:
+		m = &c.pageList
 	default:
 		m = newMessage(t)
 	}
@@ -310,6 +341,70 @@ func (c *Conn) recv(ctx context.Context) (_ Message, _ error, fatal bool) {
 		return nil, err, false
 	}
 	return m, nil, false
+}
+
+// PageSink says where the pages of a PageData go: Count pages of guest
+// memory from page First, or nil to leave them in the Conn's buffer.
+type PageSink func(first uint64, count uint32) []byte
+
+// SetPageSink makes Recv read the pages of each PageData straight into the
+// memory sink returns for them, rather than into the Conn's buffer for the
+// caller to copy: the returned PageData's Data is then that memory. Recv
+// checks the frame's header and First and Count (all the frame checksum
+// covers) before it asks the sink, so a sink sees only a well-formed run;
+// whether the run lies in guest memory is the sink's to check. After a
+// failed Recv the memory may hold part of the pages. nil removes the sink.
+func (c *Conn) SetPageSink(sink PageSink) {
+	c.recvMu.Lock()
+	c.sink = sink
+	c.recvMu.Unlock()
+}
+
+// recvPagesToSink reads a PageData whose header recv has checked: its
+// fixed fields into payload, then, if they are sound and the sink takes
+// the run, its pages into the sink's memory. It returns the message, or
+// a nil message and how many payload bytes it read when the pages are to
+// go to payload after all.
+func (c *Conn) recvPagesToSink(ctx context.Context, start int64, length uint32, payload []byte) (_ Message, read int, _ error, fatal bool) {
+	head := payload[:pageDataFixed]
+	n, err := io.ReadFull(c.nc, head)
+	c.received.Add(uint64(n))
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, 0, &FrameError{Type: TypePageData, Field: "payload", Offset: n, StreamOffset: start,
+				Detail: fmt.Sprintf("stream ended after %d of %d payload bytes", n, length),
+				Err:    ErrMalformed, Cause: io.ErrUnexpectedEOF}, true
+		}
+		return nil, 0, c.ioError(ctx, err, "receiving PageData payload (%d of %d bytes read)", n, length), true
+	}
+	first, count := binary.LittleEndian.Uint64(head), binary.LittleEndian.Uint32(head[8:])
+	if count == 0 || count > MaxPagesPerFrame || first > math.MaxUint64-uint64(count) ||
+		uint64(length) != pageDataFixed+uint64(count)*PageSize {
+		return nil, n, nil, false // the decoder says what is wrong
+	}
+	// The checksum covers the header and these fields, not the pages:
+	// check it before anything is written where the sink points.
+	if want, got := binary.BigEndian.Uint32(c.hdr[8:12]), frameChecksum(TypePageData, c.hdr[:8], head); got != want {
+		return nil, n, &FrameError{Type: TypePageData, Field: "checksum", Offset: -1, StreamOffset: start,
+			Detail: fmt.Sprintf("CRC-32C %#08x, header says %#08x", got, want), Err: ErrChecksum}, true
+	}
+	dst := c.sink(first, count)
+	if uint64(len(dst)) != uint64(count)*PageSize {
+		return nil, n, nil, false
+	}
+	m, err := io.ReadFull(c.nc, dst)
+	c.received.Add(uint64(m))
+	if err != nil {
+		n += m
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, 0, &FrameError{Type: TypePageData, Field: "payload", Offset: n, StreamOffset: start,
+				Detail: fmt.Sprintf("stream ended after %d of %d payload bytes", n, length),
+				Err:    ErrMalformed, Cause: io.ErrUnexpectedEOF}, true
+		}
+		return nil, 0, c.ioError(ctx, err, "receiving PageData payload (%d of %d bytes read)", n, length), true
+	}
+	c.pageData = PageData{First: first, Count: count, Data: dst}
+	return &c.pageData, 0, nil, false
 }
 
 // Expect receives the next message and returns it as a T. If the peer sent

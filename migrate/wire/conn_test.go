@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -384,6 +385,28 @@ func TestMaxBandwidthCapsSend(t *testing.T) {
 	}
 }
 
+// Once the cap is lifted, Send no longer waits for bandwidth: frames the
+// cap would hold back for minutes go out within a short deadline.
+func TestLiftBandwidthCap(t *testing.T) {
+	const rate = 4 << 10 // the 64 KiB burst, then 4 KiB/s
+	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil)}, wire.WithMaxBandwidth(rate))
+	pd := &wire.PageData{Count: 32, Data: make([]byte, 32*wire.PageSize)} // 128 KiB
+	send := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		return c.Send(ctx, pd)
+	}
+	if err := send(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("capped: err %v, want the frame held back past the deadline", err)
+	}
+	c.LiftBandwidthCap()
+	for i := range 32 {
+		if err := send(); err != nil {
+			t.Fatalf("frame %d after lifting the cap: %v", i, err)
+		}
+	}
+}
+
 func TestNewPageDataSendsInPlace(t *testing.T) {
 	var out bytes.Buffer
 	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil), w: &out})
@@ -435,5 +458,43 @@ func TestNewPageDataSendsInPlace(t *testing.T) {
 	bad.Count = 3
 	if err := c.Send(context.Background(), bad); !errors.Is(err, wire.ErrInvalidMessage) {
 		t.Fatalf("Count beyond Data: err = %v, want ErrInvalidMessage", err)
+	}
+}
+
+// A PageList from NewPageList goes out as its encoding, whatever number
+// of its pages is used, and comes back as sent.
+func TestNewPageListSendsInPlace(t *testing.T) {
+	var out bytes.Buffer
+	c := wire.NewConn(&fakeConn{r: bytes.NewReader(nil), w: &out})
+	pl := wire.NewPageList(8)
+	if len(pl.Data) != 8*wire.PageSize || cap(pl.Pages) != 8 || len(pl.Pages) != 0 {
+		t.Fatalf("NewPageList(8): %d bytes of data, %d/%d pages", len(pl.Data), len(pl.Pages), cap(pl.Pages))
+	}
+	var want []byte
+	for _, pages := range [][]uint64{{1, 5, 9, 100, 101, 102, 500, 501}, {7}, {3, 4000}} {
+		// Refilled each time: a Send writes the page numbers over the
+		// pages past the list's.
+		copy(pl.Data, pattern(8*wire.PageSize))
+		pl.Pages = append(pl.Pages[:0], pages...)
+		want = append(want, frame(&wire.PageList{Pages: pages, Data: pl.Data[:len(pages)*wire.PageSize]})...)
+		if err := c.Send(context.Background(), pl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Fatal("frames sent from NewPageList differ from their encoding")
+	}
+	r := wire.NewConn(readerConn(out.Bytes()))
+	for _, pages := range [][]uint64{{1, 5, 9, 100, 101, 102, 500, 501}, {7}, {3, 4000}} {
+		got, err := wire.Expect[*wire.PageList](context.Background(), r)
+		if err != nil || !slices.Equal(got.Pages, pages) || !bytes.Equal(got.Data, pattern(8 * wire.PageSize)[:len(pages)*wire.PageSize]) {
+			t.Fatalf("received pages %v (%v); want pages %v and their data", got.Pages, err, pages)
+		}
+	}
+	for _, bad := range [][]uint64{nil, {5, 5}, {9, 1}, make([]uint64, 9)} {
+		pl.Pages = bad
+		if err := c.Send(context.Background(), pl); !errors.Is(err, wire.ErrInvalidMessage) {
+			t.Errorf("pages %v: err = %v, want ErrInvalidMessage", bad, err)
+		}
 	}
 }

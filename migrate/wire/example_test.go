@@ -76,7 +76,7 @@ func ExampleConn() {
 	fmt.Printf("version %d, round %d: %d pages from page %d: %q\n",
 		version, begin.Round, pages.Count, pages.First, pages.Data[:12])
 	// Output:
-	// version 1, round 1: 2 pages from page 100: "guest memory"
+	// version 2, round 1: 2 pages from page 100: "guest memory"
 }
 
 // The source serves the migration stream on its ordinary HTTP address; the

@@ -11,8 +11,8 @@ import (
 // they never change meaning, and new messages get new codes.
 type Type uint8
 
-// The message types of protocol version 1. See docs/protocol.md for each
-// message's layout and where it appears.
+// The message types of protocol versions 1 and 2. See docs/protocol.md
+// for each message's layout and where it appears.
 const (
 	TypeHello       Type = 1  // D→S: the versions the destination speaks
 	TypeHelloReply  Type = 2  // S→D: the version chosen
@@ -34,6 +34,11 @@ const (
 	TypeFinish      Type = 18 // S→D: checksums and the source's phase timings
 	TypeHandoff     Type = 19 // S→D: the commit point; the source never resumes
 	TypeResumed     Type = 20 // D→S: the destination runs the guest; the source may destroy its copy
+
+	// Version 2.
+	TypeMemoryCheck  Type = 21 // S→D: how memory is verified, and a sample of page hashes
+	TypeMemoryDigest Type = 22 // S→D: after the handoff, the checksum of all memory at pause
+	TypePageList     Type = 23 // S→D: pages that need not be consecutive
 )
 
 var typeNames = [...]string{
@@ -57,6 +62,10 @@ var typeNames = [...]string{
 	TypeFinish:      "Finish",
 	TypeHandoff:     "Handoff",
 	TypeResumed:     "Resumed",
+
+	TypeMemoryCheck:  "MemoryCheck",
+	TypeMemoryDigest: "MemoryDigest",
+	TypePageList:     "PageList",
 }
 
 // Valid reports whether t is a message type of this protocol version.
@@ -152,6 +161,12 @@ func newMessage(t Type) Message {
 		return new(Handoff)
 	case TypeResumed:
 		return new(Resumed)
+	case TypeMemoryCheck:
+		return new(MemoryCheck)
+	case TypeMemoryDigest:
+		return new(MemoryDigest)
+	case TypePageList:
+		return new(PageList)
 	}
 	return nil
 }
@@ -200,8 +215,11 @@ func Unmarshal(t Type, payload []byte) (Message, error) {
 	if err := d.decode(m, payload, -1); err != nil {
 		return nil, err
 	}
-	if pd, ok := m.(*PageData); ok {
-		pd.Data = append([]byte(nil), pd.Data...)
+	switch m := m.(type) {
+	case *PageData:
+		m.Data = append([]byte(nil), m.Data...)
+	case *PageList:
+		m.Data = append([]byte(nil), m.Data...)
 	}
 	return m, nil
 }
@@ -237,10 +255,15 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // destination compares at the handoff; covering them here too measured a
 // third off the page push's throughput.
 func frameChecksum(t Type, head, payload []byte) uint32 {
-	if t == TypePageData {
+	var tail []byte
+	switch t {
+	case TypePageData:
 		payload = payload[:min(len(payload), pageDataFixed)]
+	case TypePageList:
+		payload, tail = listChecked(payload)
 	}
-	return crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
+	sum := crc32.Update(crc32.Update(0, castagnoli, head), castagnoli, payload)
+	return crc32.Update(sum, castagnoli, tail)
 }
 
 // decoder reads little-endian fields with bounds checks. The first failure

@@ -6,11 +6,14 @@ import (
 	"slices"
 )
 
-// ProtocolVersion is the version of the protocol this package speaks.
-const ProtocolVersion uint32 = 1
+// ProtocolVersion is the newest version of the protocol this package
+// speaks. Version 2 adds MemoryCheck and MemoryDigest, which verify guest
+// memory after the handoff, and PageList, which carries scattered pages
+// many to a frame; everything else is version 1's.
+const ProtocolVersion uint32 = 2
 
 // SupportedVersions lists every version this package can speak.
-var SupportedVersions = []uint32{ProtocolVersion}
+var SupportedVersions = []uint32{1, ProtocolVersion}
 
 // Negotiate returns the highest version in both lists. With no overlap the
 // error is a *VersionMismatchError listing both (ErrNoCommonVersion).

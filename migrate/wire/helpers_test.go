@@ -62,6 +62,9 @@ func sampleMessages() []wire.Message {
 		},
 		&wire.Handoff{},
 		&wire.Resumed{},
+		&wire.MemoryCheck{Mode: wire.VerifySampled, Samples: []wire.PageHash{{Page: 3, Hash: 0x9e3779b97f4a7c15}, {Page: 60000, Hash: 1}}},
+		&wire.MemoryDigest{Checksum: [32]byte{9, 8, 7, 31: 0xdd}, Pages: 65536},
+		&wire.PageList{Pages: []uint64{3, 17, 40000}, Data: pattern(3 * wire.PageSize)},
 	}
 }
 

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -18,11 +19,14 @@ const (
 	MaxDevices = 4096
 	// MaxPhaseTimings bounds Finish.Phases.
 	MaxPhaseTimings = 4096
+	// MaxMemorySamples bounds MemoryCheck.Samples.
+	MaxMemorySamples = 1 << 16
 	// MaxRuns bounds the runs in ZeroPages and PullRequest (each run takes
 	// 12 bytes, so a frame holds at most this many).
 	MaxRuns = MaxPayload / pageRunSize
 
 	pageRunSize     = 12
+	pageHashSize    = 16
 	phaseTimingSize = 33
 	timeDataSize    = 44
 	deviceMinSize   = 16
@@ -303,6 +307,136 @@ func (m *PageData) decodePayload(d *decoder) {
 		return
 	}
 	m.Data = d.take("Data", int(m.Count)*PageSize)
+}
+
+// MaxListPages bounds a PageList: 512 pages, 2 MiB of page data.
+const MaxListPages = 512
+
+// pageListEntry is what one page costs in a PageList: its data and its
+// page number.
+const pageListEntry = PageSize + 8
+
+// PageList carries pages that need not be consecutive (version 2; source
+// → destination): 1 to MaxListPages pages, Data holding them in the order
+// of Pages, whose page numbers increase strictly. Pages a guest dirtied one
+// by one, sent as PageData, cost a frame each, and a frame costs the
+// sender a write and the receiver two reads; a PageList carries 512.
+//
+// A PageList returned by Conn.Recv, with its Pages and Data, belongs to
+// the Conn and is valid only until the next Recv.
+type PageList struct {
+	Pages []uint64
+	Data  []byte
+
+	// frame, when set by NewPageList, is Data's backing buffer, with room
+	// for the frame head in front and the page numbers behind.
+	frame []byte
+}
+
+// NewPageList returns an empty PageList for up to maxPages pages (at most
+// MaxListPages) whose Data sits in a buffer that Conn.Send frames in
+// place, without copying the pages. Fill it by copying page i of the list
+// to Data[i*PageSize:] and appending its number to Pages; Send sends the
+// first len(Pages) pages of Data, and writes their page numbers over the
+// pages of Data after them. Truncate Pages to refill it.
+func NewPageList(maxPages int) *PageList {
+	maxPages = min(max(maxPages, 1), MaxListPages)
+	buf := make([]byte, pageListHead+maxPages*pageListEntry)
+	return &PageList{Pages: make([]uint64, 0, maxPages), Data: buf[pageListHead : pageListHead+maxPages*PageSize], frame: buf}
+}
+
+// pageListHead is the frame header and PageList's Count field.
+const pageListHead = HeaderSize + 4
+
+// Type returns TypePageList.
+func (*PageList) Type() Type { return TypePageList }
+
+// check refuses a list the receiver would refuse.
+func (m *PageList) check() error {
+	n := len(m.Pages)
+	if n == 0 || n > MaxListPages {
+		return fmt.Errorf("encoding PageList: %d pages, want 1 to %d: %w", n, MaxListPages, ErrInvalidMessage)
+	}
+	if len(m.Data) < n*PageSize {
+		return fmt.Errorf("encoding PageList: %d bytes of data for %d pages: %w", len(m.Data), n, ErrInvalidMessage)
+	}
+	for i := 1; i < n; i++ {
+		if m.Pages[i] <= m.Pages[i-1] {
+			return fmt.Errorf("encoding PageList: page %d follows page %d: %w", m.Pages[i], m.Pages[i-1], ErrInvalidMessage)
+		}
+	}
+	return nil
+}
+
+// frameInPlace lays the frame out in NewPageList's buffer: the head in
+// front of Data, the page numbers behind its first len(Pages) pages. It
+// returns nil if Data lies elsewhere.
+func (m *PageList) frameInPlace() []byte {
+	if m.frame == nil || len(m.Data) == 0 || &m.Data[0] != &m.frame[pageListHead] {
+		return nil
+	}
+	n := len(m.Pages)
+	end := pageListHead + n*PageSize
+	f := m.frame[:end+8*n]
+	binary.LittleEndian.PutUint32(f[HeaderSize:], uint32(n))
+	for i, p := range m.Pages {
+		binary.LittleEndian.PutUint64(f[end+8*i:], p)
+	}
+	return f
+}
+
+func (m *PageList) appendPayload(b []byte) ([]byte, error) {
+	if err := m.check(); err != nil {
+		return b, err
+	}
+	n := len(m.Pages)
+	b = appendU32(b, uint32(n))
+	b = append(b, m.Data[:n*PageSize]...)
+	for _, p := range m.Pages {
+		b = appendU64(b, p)
+	}
+	return b, nil
+}
+
+func (m *PageList) decodePayload(d *decoder) {
+	off := d.off
+	n := d.u32("Count")
+	if d.err != nil {
+		return
+	}
+	if n == 0 || n > MaxListPages {
+		d.fail("Count", off, "%d pages, want 1 to %d", n, MaxListPages)
+		return
+	}
+	if d.remaining() != int(n)*pageListEntry {
+		d.fail("Data", d.off, "%d bytes for %d pages, want %d", d.remaining(), n, int(n)*pageListEntry)
+		return
+	}
+	m.Data = d.take("Data", int(n)*PageSize)
+	m.Pages = m.Pages[:0]
+	for i := range int(n) {
+		at := d.off
+		p := d.u64("Pages")
+		if i > 0 && p <= m.Pages[i-1] {
+			d.fail(fmt.Sprintf("Pages[%d]", i), at, "page %d follows page %d", p, m.Pages[i-1])
+			return
+		}
+		m.Pages = append(m.Pages, p)
+	}
+}
+
+// listChecked is the part of a PageList payload the frame checksum
+// covers: the count and the page numbers, not the pages (as for
+// PageData). A payload whose length does not fit its count is covered
+// whole; the decoder refuses it anyway.
+func listChecked(payload []byte) (head, tail []byte) {
+	if len(payload) >= 4 {
+		n := int(binary.LittleEndian.Uint32(payload))
+		if n <= MaxListPages && len(payload) == 4+n*pageListEntry {
+			return payload[:4], payload[4+n*PageSize:]
+		}
+	}
+	return payload, nil
 }
 
 // PageRun is Count consecutive pages starting at page First.
@@ -599,6 +733,121 @@ type Resumed struct{}
 func (*Resumed) Type() Type                             { return TypeResumed }
 func (*Resumed) appendPayload(b []byte) ([]byte, error) { return b, nil }
 func (*Resumed) decodePayload(*decoder)                 {}
+
+// VerifyMode is how the destination checks guest memory against the
+// source's frozen at pause (docs/protocol.md §5 states what each mode
+// detects, and when).
+type VerifyMode uint8
+
+// The verification modes. Codes never change meaning.
+const (
+	// VerifyFull: Finish carries the checksum of all memory; the
+	// destination compares it before it accepts the handoff.
+	VerifyFull VerifyMode = 1
+	// VerifySampled: MemoryCheck carries the hashes of a random sample of
+	// pages, compared before the handoff; MemoryDigest, after it, the
+	// checksum of all memory.
+	VerifySampled VerifyMode = 2
+	// VerifyAfter: only MemoryDigest, after the handoff.
+	VerifyAfter VerifyMode = 3
+	// VerifyOff: memory is not compared.
+	VerifyOff VerifyMode = 4
+)
+
+// Valid reports whether v is one of the modes.
+func (v VerifyMode) Valid() bool { return v >= VerifyFull && v <= VerifyOff }
+
+// Late reports whether the mode compares all memory after the handoff.
+func (v VerifyMode) Late() bool { return v == VerifySampled || v == VerifyAfter }
+
+func (v VerifyMode) String() string {
+	switch v {
+	case VerifyFull:
+		return "full"
+	case VerifySampled:
+		return "sampled"
+	case VerifyAfter:
+		return "after"
+	case VerifyOff:
+		return "off"
+	}
+	return fmt.Sprintf("VerifyMode(%d)", uint8(v))
+}
+
+// PageHash is one sampled page and the xxhash64 of its contents.
+type PageHash struct {
+	Page, Hash uint64
+}
+
+// MemoryCheck (version 2; source → destination, just before Finish) says
+// how the destination is to check guest memory, and carries the sample of
+// VerifySampled.
+type MemoryCheck struct {
+	Mode VerifyMode
+	// Samples are the pages the source hashed after the pause, in
+	// increasing page order, each once; empty in the other modes.
+	Samples []PageHash
+}
+
+// Type returns TypeMemoryCheck.
+func (*MemoryCheck) Type() Type { return TypeMemoryCheck }
+
+func (m *MemoryCheck) appendPayload(b []byte) ([]byte, error) {
+	if !m.Mode.Valid() {
+		return b, fmt.Errorf("encoding %s: mode %d: %w", TypeMemoryCheck, m.Mode, ErrInvalidMessage)
+	}
+	if err := checkCount(TypeMemoryCheck, "samples", len(m.Samples), MaxMemorySamples); err != nil {
+		return b, err
+	}
+	b = append(b, byte(m.Mode))
+	b = appendU32(b, uint32(len(m.Samples)))
+	for _, p := range m.Samples {
+		b = appendU64(appendU64(b, p.Page), p.Hash)
+	}
+	return b, nil
+}
+
+func (m *MemoryCheck) decodePayload(d *decoder) {
+	off := d.off
+	m.Mode = VerifyMode(d.u8("Mode"))
+	if d.err == nil && !m.Mode.Valid() {
+		d.fail("Mode", off, "mode %d, want 1 to 4", m.Mode)
+		return
+	}
+	n := d.count("Samples", pageHashSize, MaxMemorySamples)
+	if n == 0 {
+		m.Samples = nil
+		return
+	}
+	m.Samples = make([]PageHash, n)
+	for i := range m.Samples {
+		m.Samples[i] = PageHash{Page: d.u64("Samples.Page"), Hash: d.u64("Samples.Hash")}
+	}
+}
+
+// MemoryDigest (version 2; source → destination, after Resumed, in the
+// modes that compare memory after the handoff) is the checksum of all
+// guest memory as it was frozen at the pause, the same digest as
+// Finish.MemoryChecksum, computed by the source while it still held its
+// paused copy.
+type MemoryDigest struct {
+	Checksum [32]byte
+	// Pages is the number of pages it covers: all of guest memory.
+	Pages uint64
+}
+
+// Type returns TypeMemoryDigest.
+func (*MemoryDigest) Type() Type { return TypeMemoryDigest }
+
+func (m *MemoryDigest) appendPayload(b []byte) ([]byte, error) {
+	b = append(b, m.Checksum[:]...)
+	return appendU64(b, m.Pages), nil
+}
+
+func (m *MemoryDigest) decodePayload(d *decoder) {
+	copy(m.Checksum[:], d.take("Checksum", 32))
+	m.Pages = d.u64("Pages")
+}
 
 func checkRun(t Type, what string, first, count uint64, max uint64) error {
 	if count == 0 || count > max {

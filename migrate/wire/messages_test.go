@@ -96,6 +96,8 @@ func TestEncodingLayout(t *testing.T) {
 		{"round begin", &wire.RoundBegin{Round: 2, Paused: true, Pages: 3}, "080000000000000d" + "02000000" + "01" + "0300000000000000"},
 		{"error", &wire.Error{Phase: 5, Message: "no"}, "0400000000000007" + "05" + "02000000" + "6e6f"},
 		{"zero pages", &wire.ZeroPages{Runs: []wire.PageRun{{First: 9, Count: 4}}}, "0a00000000000010" + "01000000" + "0900000000000000" + "04000000"},
+		{"memory check", &wire.MemoryCheck{Mode: wire.VerifySampled, Samples: []wire.PageHash{{Page: 2, Hash: 0x0102030405060708}}},
+			"1500000000000015" + "02" + "01000000" + "0200000000000000" + "0807060504030201"},
 	}
 	// Each hex string is the header's first 8 bytes then the payload; the
 	// CRC-32C over both sits between them on the wire.
@@ -146,6 +148,16 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"wall nsec 1e9", wire.TypeTimeData, strings.Repeat("00", 32) + le32(1_000_000_000) + strings.Repeat("00", 8), wire.ErrMalformed, "Wallclock.Nsec"},
 		{"device name short", wire.TypeDeviceState, le32(1) + le32(20) + strings.Repeat("00", 12), wire.ErrMalformed, "Devices[0].Name"},
 		{"finish short", wire.TypeFinish, strings.Repeat("00", 40), wire.ErrMalformed, "DeviceDigest"},
+		{"verify mode 0", wire.TypeMemoryCheck, "00" + le32(0), wire.ErrMalformed, "Mode"},
+		{"verify mode 5", wire.TypeMemoryCheck, "05" + le32(0), wire.ErrMalformed, "Mode"},
+		{"samples claim more than sent", wire.TypeMemoryCheck, "02" + le32(2) + strings.Repeat("00", 16), wire.ErrMalformed, "Samples"},
+		{"samples over max", wire.TypeMemoryCheck, "02" + le32(wire.MaxMemorySamples+1), wire.ErrMalformed, "Samples"},
+		{"digest short", wire.TypeMemoryDigest, strings.Repeat("00", 36), wire.ErrMalformed, "Pages"},
+		{"page list of 0", wire.TypePageList, le32(0), wire.ErrMalformed, "Count"},
+		{"page list over max", wire.TypePageList, le32(wire.MaxListPages + 1), wire.ErrMalformed, "Count"},
+		{"page list short", wire.TypePageList, le32(1) + strings.Repeat("00", wire.PageSize), wire.ErrMalformed, "Data"},
+		{"page list out of order", wire.TypePageList, le32(2) + strings.Repeat("00", 2*wire.PageSize) +
+			"0500000000000000" + "0500000000000000", wire.ErrMalformed, "Pages[1]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,10 +2,14 @@ package uprobe_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/migtrace/migtrace/probes"
 	"github.com/migtrace/migtrace/probes/probetest"
@@ -23,11 +27,14 @@ var loopSymbol = map[string]string{
 
 // timeLoop runs the target's hot loop on fn twice with attach (if not nil)
 // attaching something to the target first, and returns the target's
-// ns/call in the second round: the first warms up what the tracer touches
-// for the first time (in this VM, writing fresh ring-buffer pages costs
-// several hundred ns per record), since a tracer attached to a server
-// spends its life in the steady state.
-func timeLoop(b *testing.B, bin, fn string, attach func(pid int) (detach func())) float64 {
+// ns/call in the second round, by the wall clock and by the thread's CPU
+// time: the first round warms up what the tracer touches for the first
+// time (in this VM, writing fresh ring-buffer pages costs several hundred
+// ns per record), since a tracer attached to a server spends its life in
+// the steady state. The CPU time counts the probe's trap and program,
+// which run on the calling thread, and not the time other processes take
+// the CPU, which on a shared machine moves wall-clock figures by ±30 %.
+func timeLoop(b *testing.B, bin, fn string, attach func(pid int) (detach func())) (wall, cpu float64) {
 	b.Helper()
 	p := probetest.Start(b, bin, "loop", "-n", strconv.Itoa(loopCalls), "-fn", fn, "-rounds", "2")
 	if attach != nil {
@@ -36,11 +43,10 @@ func timeLoop(b *testing.B, bin, fn string, attach func(pid int) (detach func())
 	}
 	p.Step(b)
 	line := p.Go(b)
-	v, err := strconv.ParseFloat(strings.TrimPrefix(line, "ns/call "), 64)
-	if err != nil {
-		b.Fatalf("target said %q", line)
+	if _, err := fmt.Sscanf(line, "ns/call %g cpu-ns/call %g", &wall, &cpu); err != nil {
+		b.Fatalf("target said %q: %v", line, err)
 	}
-	return v
+	return wall, cpu
 }
 
 // attachTracer attaches this package's tracer with a ring of ringBytes
@@ -113,21 +119,29 @@ func attachBpftrace(b *testing.B, bin, symbol, action string, dropped *float64) 
 func BenchmarkAttachedCost(b *testing.B) {
 	probetest.Bpftrace(b)
 	bin := probetest.BuildTarget(b)
-	sum := map[string]float64{}
+	sum, cpu := map[string]float64{}, map[string]float64{}
 	drops := map[string]float64{}
+	add := func(k string, wall, c float64) { sum[k] += wall; cpu[k] += c }
 	for i := 0; i < b.N; i++ {
 		for _, fn := range []string{"push", "plain"} {
 			sym := loopSymbol[fn]
-			sum["none/"+fn] += timeLoop(b, bin, fn, nil)
-			sum["tracer/"+fn] += timeLoop(b, bin, fn, attachTracer(b, sym, 0))
-			sum["bpftrace/"+fn] += timeLoop(b, bin, fn, attachBpftrace(b, bin, sym, bpftraceBare, nil))
+			w, c := timeLoop(b, bin, fn, nil)
+			add("none/"+fn, w, c)
+			w, c = timeLoop(b, bin, fn, attachTracer(b, sym, 0))
+			add("tracer/"+fn, w, c)
+			w, c = timeLoop(b, bin, fn, attachBpftrace(b, bin, sym, bpftraceBare, nil))
+			add("bpftrace/"+fn, w, c)
 			dropped := 0.0
-			sum["bpftrace-same-work/"+fn] += timeLoop(b, bin, fn, attachBpftrace(b, bin, sym, bpftraceSameWork, &dropped))
+			w, c = timeLoop(b, bin, fn, attachBpftrace(b, bin, sym, bpftraceSameWork, &dropped))
+			add("bpftrace-same-work/"+fn, w, c)
 			drops[fn] += dropped
 		}
 	}
 	for k, v := range sum {
 		b.ReportMetric(v/float64(b.N), k+"-ns/call")
+	}
+	for _, fn := range []string{"push", "plain"} {
+		b.ReportMetric(cpu["tracer/"+fn]/cpu["bpftrace/"+fn], "tracer/bpftrace-cpu-"+fn)
 	}
 	for fn, v := range drops {
 		b.ReportMetric(v/float64(b.N), "bpftrace-same-work-dropped-fraction/"+fn)
@@ -139,4 +153,72 @@ func BenchmarkAttachedCost(b *testing.B) {
 	b.ReportMetric(sum["tracer/plain"]/sum["tracer/push"], "plain/push-tracer")
 	b.ReportMetric(sum["bpftrace/plain"]/sum["bpftrace/push"], "plain/push-bpftrace")
 	b.ReportMetric(0, "ns/op") // the per-call figures above are the result
+}
+
+// programRuntime returns the kernel's count of runs and ns per run of the
+// BPF program whose name starts with prefix and that ran at least min
+// times, or 0 runs if there is none.
+func programRuntime(prefix string, min uint64) (runs uint64, ns float64) {
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return 0, 0
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		info, ierr := p.Info()
+		st, serr := p.Stats()
+		p.Close()
+		if ierr == nil && serr == nil && strings.HasPrefix(info.Name, prefix) && st.RunCount >= min {
+			return st.RunCount, float64(st.Runtime.Nanoseconds()) / float64(st.RunCount)
+		}
+	}
+}
+
+// BenchmarkProgramRuntime has the kernel count (BPF statistics) how long
+// this tracer's program and a bare bpftrace uprobe's take per hit on the
+// same PUSHQ-first function: what the tracer adds to a probe hit beyond
+// the uprobe trap both pay, without the noise of timing the target on a
+// shared machine. It turns the statistics on for the whole system while it
+// runs (kernel.bpf_stats_enabled), which adds the cost of two clock reads
+// to every BPF program run meanwhile, these two included.
+//
+//	go test -run '^$' -bench ProgramRuntime -benchtime 3x ./probes/uprobe/
+func BenchmarkProgramRuntime(b *testing.B) {
+	probetest.Bpftrace(b)
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Skipf("BPF statistics: %v", err)
+	}
+	defer stats.Close()
+	bin := probetest.BuildTarget(b)
+	sym := loopSymbol["push"]
+	sum := map[string]float64{}
+	// Each attachment's detach reads its program's count before it goes.
+	measure := func(prefix string, attach func(int) func()) func(int) func() {
+		return func(pid int) func() {
+			detach := attach(pid)
+			return func() {
+				runs, ns := programRuntime(prefix, loopCalls)
+				if runs == 0 {
+					b.Errorf("no %s program ran %d times", prefix, loopCalls)
+				}
+				sum[prefix] += ns
+				detach()
+			}
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		timeLoop(b, bin, "push", measure("migtrace_uprobe", attachTracer(b, sym, 0)))
+		// bpftrace names its program after the probed function.
+		timeLoop(b, bin, "push", measure("github_com_migt", attachBpftrace(b, bin, sym, bpftraceBare, nil)))
+	}
+	tracer, bare := sum["migtrace_uprobe"]/float64(b.N), sum["github_com_migt"]/float64(b.N)
+	b.ReportMetric(tracer, "tracer-ns/run")
+	b.ReportMetric(bare, "bpftrace-ns/run")
+	b.ReportMetric(tracer-bare, "added-ns/hit")
+	b.ReportMetric(0, "ns/op")
 }

@@ -10,7 +10,7 @@ import (
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrNotSupported: not Linux, not amd64, or the kernel lacks a feature
-	// the tracer needs (BPF, ring buffers, uprobes, attach cookies).
+	// the tracer needs (BPF, memory-mapped arrays, uprobes, attach cookies).
 	ErrNotSupported = errors.New("uprobe tracing is not supported here")
 	// ErrPermission: the caller may not load BPF programs or open uprobes.
 	ErrPermission = errors.New("permission denied: tracing needs root, or CAP_BPF and CAP_PERFMON")

@@ -9,7 +9,7 @@ import (
 // Go's amd64 ABIInternal integer argument registers.
 const NumArgs = 9
 
-// RecordSize is the size in bytes of one record in the ring buffer:
+// RecordSize is the size in bytes of one record as the program writes it:
 // timestamp, pid_tgid, cookie and NumArgs registers, 8 bytes each.
 const RecordSize = 8 * (3 + NumArgs)
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,12 +21,9 @@ import (
 type Tracer struct {
 	opts    Options
 	binary  string // what error messages call the binary
-	ring    *ebpf.Map
-	lost    *ebpf.Map
+	ring    *slotRing
 	prog    *ebpf.Program
 	links   []link.Link
-	reader  *ringbuf.Reader
-	rec     ringbuf.Record
 	pending []Record
 	exited  bool
 }
@@ -88,15 +84,10 @@ func Attach(targets []Target, opts *Options) (_ *Tracer, err error) {
 			t.Close()
 		}
 	}()
-	t.ring, err = ebpf.NewMap(&ebpf.MapSpec{Name: "migtrace_ring", Type: ebpf.RingBuf, MaxEntries: uint32(o.RingBytes)})
-	if err != nil {
-		return nil, classify("creating the BPF ring buffer", err)
+	if t.ring, err = newSlotRing(o.RingBytes); err != nil {
+		return nil, err
 	}
-	t.lost, err = ebpf.NewMap(&ebpf.MapSpec{Name: "migtrace_lost", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
-	if err != nil {
-		return nil, classify("creating the BPF lost-record counter", err)
-	}
-	t.prog, err = ebpf.NewProgram(programSpec(t.ring, t.lost, int32(min(o.RingBytes/4, 1<<30))))
+	t.prog, err = ebpf.NewProgram(programSpec(t.ring.heads, t.ring.ring, uint32(t.ring.slots)))
 	if err != nil {
 		return nil, classify("loading the uprobe program", err)
 	}
@@ -110,10 +101,6 @@ func Attach(targets []Target, opts *Options) (_ *Tracer, err error) {
 			return nil, classify(fmt.Sprintf("attaching a uprobe to %s in %s (pid %d)", tg.Symbol, name, o.PID), err)
 		}
 		t.links = append(t.links, l)
-	}
-	t.reader, err = ringbuf.NewReader(t.ring)
-	if err != nil {
-		return nil, classify("opening the ring buffer reader", err)
 	}
 	return t, nil
 }
@@ -139,7 +126,7 @@ func (t *Tracer) Binary() string { return t.binary }
 // process has exited. After the last record of an exited process Read
 // returns ErrProcessExited; when ctx ends it returns ctx.Err().
 func (t *Tracer) Read(ctx context.Context) ([]Record, error) {
-	if t.reader == nil {
+	if t.ring == nil {
 		return nil, ErrClosed
 	}
 	for {
@@ -153,33 +140,22 @@ func (t *Tracer) Read(ctx context.Context) ([]Record, error) {
 			return nil, err
 		}
 		// Check liveness before draining, so records written before the
-		// exit are all in the ring when we drain it.
+		// exit are all in the rings when we drain them.
 		alive := processAlive(t.opts.PID)
-		if err := t.drain(); err != nil {
+		before := len(t.pending)
+		var err error
+		if t.pending, err = t.ring.drain(t.pending); err != nil {
 			return nil, err
 		}
 		t.exited = !alive
-	}
-}
-
-// drain reads everything in the ring, waiting at most one poll interval.
-func (t *Tracer) drain() error {
-	t.reader.SetDeadline(time.Now().Add(t.opts.PollInterval))
-	for {
-		err := t.reader.ReadInto(&t.rec)
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil
-		case errors.Is(err, ringbuf.ErrClosed):
-			return ErrClosed
-		case err != nil:
-			return fmt.Errorf("reading the ring buffer: %w", err)
+		if len(t.pending) == before && alive {
+			// Nothing new: wait a poll interval. While records flow,
+			// draining again at once keeps the rings from filling.
+			select {
+			case <-ctx.Done():
+			case <-time.After(t.opts.PollInterval):
+			}
 		}
-		var r Record
-		if err := r.UnmarshalBinary(t.rec.RawSample); err != nil {
-			return err
-		}
-		t.pending = append(t.pending, r)
 	}
 }
 
@@ -189,7 +165,7 @@ func (t *Tracer) release() []Record {
 	if len(t.pending) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(t.pending, func(a, b Record) int {
+	byTime := func(a, b Record) int {
 		switch {
 		case a.Timestamp < b.Timestamp:
 			return -1
@@ -197,7 +173,13 @@ func (t *Tracer) release() []Record {
 			return 1
 		}
 		return 0
-	})
+	}
+	// Each CPU's records come in order, so with one busy thread they
+	// usually are already: checking is a pass, sorting moves every record
+	// of a deep backlog, which was most of the reader's time.
+	if !slices.IsSortedFunc(t.pending, byTime) {
+		slices.SortStableFunc(t.pending, byTime)
+	}
 	n := len(t.pending)
 	if !t.exited {
 		var now unix.Timespec
@@ -220,42 +202,36 @@ func (t *Tracer) release() []Record {
 	return out
 }
 
-// Lost returns how many records the program dropped because the ring was
-// full.
+// Lost returns how many records were lost: written over in their CPU's
+// ring before the reader reached them. It is safe to call from any
+// goroutine.
 func (t *Tracer) Lost() (uint64, error) {
-	if t.lost == nil {
+	r := t.ring
+	if r == nil {
 		return 0, ErrClosed
 	}
-	var n uint64
-	if err := t.lost.Lookup(uint32(0), &n); err != nil {
-		return 0, fmt.Errorf("reading the lost-record counter: %w", err)
-	}
-	return n, nil
+	return r.lost.Load(), nil
 }
 
 // Close detaches every uprobe and frees the BPF objects. It is idempotent.
+// A Read in progress then returns ErrClosed.
 func (t *Tracer) Close() error {
 	var errs []error
 	for _, l := range t.links {
 		errs = append(errs, l.Close())
 	}
 	t.links = nil
-	if t.reader != nil {
-		errs = append(errs, t.reader.Close())
-		t.reader = nil
-	}
 	if t.prog != nil {
 		errs = append(errs, t.prog.Close())
 	}
 	if t.ring != nil {
-		errs = append(errs, t.ring.Close())
+		errs = append(errs, t.ring.close())
 	}
-	if t.lost != nil {
-		errs = append(errs, t.lost.Close())
-	}
-	t.prog, t.ring, t.lost = nil, nil, nil
+	t.prog = nil
 	return errors.Join(errs...)
 }
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
 
 // processAlive reports whether pid runs and is not a zombie.
 func processAlive(pid int) bool {

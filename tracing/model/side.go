@@ -57,6 +57,10 @@ type Side struct {
 	ClockOffset   *ClockOffset   `json:"clock_offset,omitempty"`
 	Blackout      *Blackout      `json:"blackout,omitempty"`
 	Continuity    *Continuity    `json:"continuity,omitempty"`
+	// MemoryLate is, on a destination, the comparison of all guest memory
+	// with the source's made after the handoff (verification "sampled" or
+	// "after"); nil when none was due.
+	MemoryLate *MemoryLate `json:"memory_late,omitempty"`
 
 	// SourcePhases and SourceDowntimeNs are, on a destination, the
 	// source's own timings as the source sent them in its Finish message,
@@ -202,12 +206,14 @@ type TimeRead struct {
 	Wallclock string `json:"wallclock"`
 }
 
-// Verified reports whether the destination's checks at the handoff all
-// passed: guest memory (unless the source skipped its checksum), device
-// state and the guest's TSC ring.
+// Verified reports whether the destination's checks all passed: at the
+// handoff guest memory (unless the source skipped its checksum), device
+// state and the guest's TSC ring, and the comparison of memory after the
+// handoff when one was due.
 func (s *Side) Verified() bool {
 	c := s.Continuity
-	return c != nil && c.TSCMonotonic && c.DeviceStateMatches && (c.MemoryUnchecked || c.MemoryChecksumOK)
+	return c != nil && c.TSCMonotonic && c.DeviceStateMatches && (c.MemoryUnchecked || c.MemoryChecksumOK) &&
+		(s.MemoryLate == nil || s.MemoryLate.Result == schema.MemoryLateMatch)
 }
 
 // Failed reports whether the side ended in failure.
@@ -428,10 +434,29 @@ type Continuity struct {
 	ErrorSamples      int64  `json:"error_samples,omitempty"`
 	TSCOffsetHonoured *bool  `json:"tsc_offset_honoured,omitempty"`
 	MemoryChecksumOK  bool   `json:"memory_checksum_ok"`
-	// MemoryUnchecked is set when the source skipped the memory checksum
-	// (--skip-memory-checksum): MemoryChecksumOK then means nothing.
+	// MemoryUnchecked is set when no memory was compared at the handoff
+	// (verification "after" or "off"): MemoryChecksumOK then means nothing.
 	MemoryUnchecked    bool `json:"memory_unchecked,omitempty"`
 	DeviceStateMatches bool `json:"device_state_ok"`
+	// MemoryVerify is how memory was verified, a schema.MemoryVerify*
+	// value; "" in traces from before it was recorded. With "sampled",
+	// MemoryChecksumOK is the verdict on MemorySamplePages pages.
+	MemoryVerify      string `json:"memory_verify,omitempty"`
+	MemorySamplePages int64  `json:"memory_sample_pages,omitempty"`
+}
+
+// MemoryLate is the destination's comparison of all guest memory, as it
+// received it, with the source's frozen copy, made after the handoff
+// while the guest already ran (schema.AttrMemoryLateResult). A mismatch
+// cannot be undone, only reported.
+type MemoryLate struct {
+	// Result is a schema.MemoryLate* value.
+	Result string `json:"result"`
+	// DurationNs is the destination's resume to the verdict.
+	DurationNs int64 `json:"duration_ns"`
+	// Error says why the comparison could not be made (Result
+	// "unavailable").
+	Error string `json:"error,omitempty"`
 }
 
 // SortByStart orders sides by start time, then id, source before

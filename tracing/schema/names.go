@@ -111,6 +111,36 @@ const (
 	AttrMemoryChecksumOK   = "migration.guest.memory_checksum_ok"  // bool
 	AttrDeviceStateMatches = "migration.guest.device_state_ok"     // bool
 
+	// How guest memory was verified (a MemoryVerify* value) and, for a
+	// sample, how many pages it compared at the handoff: on the
+	// continuity event.
+	AttrMemoryVerify      = "migration.guest.memory_verify"       // string, MemoryVerify*
+	AttrMemorySamplePages = "migration.guest.memory_sample_pages" // int64
+	// The comparison of all guest memory made after the handoff, on the
+	// destination's migration span: its result (a MemoryLate* value), how
+	// long after the resume it came, and why it could not be made.
+	AttrMemoryLateResult = "migration.guest.memory_late.result"      // string, MemoryLate*
+	AttrMemoryLateNs     = "migration.guest.memory_late.duration_ns" // int64, resume to verdict
+	AttrMemoryLateError  = "migration.guest.memory_late.error"       // string, when unavailable
+)
+
+// Values of AttrMemoryVerify (docs/protocol.md §5 states what each
+// detects and when).
+const (
+	MemoryVerifyFull    = "full"    // all memory compared before the handoff
+	MemoryVerifySampled = "sampled" // a sample before the handoff, all of it after
+	MemoryVerifyAfter   = "after"   // all memory compared after the handoff
+	MemoryVerifyOff     = "off"     // not compared
+)
+
+// Values of AttrMemoryLateResult.
+const (
+	MemoryLateMatch       = "match"       // the guest's memory at the handoff was the source's
+	MemoryLateMismatch    = "mismatch"    // it was not: the guest runs on corrupt memory
+	MemoryLateUnavailable = "unavailable" // the source's digest never came
+)
+
+const (
 	// A migration's settings, on the root span (the ones it started with)
 	// and, by name, on EventSettingChanged.
 	AttrSettingMaxBandwidth        = "migration.settings.max_bandwidth"         // int64, bytes/s, 0 = no cap
@@ -159,6 +189,7 @@ const (
 	MetricClockOffset      = "migration.clock.offset"       // gauge, s
 	MetricClockOffsetError = "migration.clock.offset_error" // gauge, s
 	MetricThrottle         = "migration.throttle"           // gauge, %; attr role
+	MetricMemoryLate       = "migration.memory.late_checks" // counter, {check}; attr result
 
 	UnitSeconds    = "s"
 	UnitBytes      = "By"
@@ -166,6 +197,7 @@ const (
 	UnitRounds     = "{round}"
 	UnitTicks      = "{tick}"
 	UnitPercent    = "%"
+	UnitChecks     = "{check}"
 )
 
 // DurationBuckets are the explicit histogram boundaries, in seconds, for

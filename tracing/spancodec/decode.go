@@ -246,6 +246,15 @@ func (s *sideState) addRoot(sp ptrace.Span, a *attrReader) (bool, error) {
 	if a.has(schema.AttrBlackoutNs) {
 		m.Blackout = a.blackout()
 	}
+	if a.has(schema.AttrMemoryLateResult) {
+		// The duration is written with every result.
+		a.need(schema.AttrMemoryLateNs)
+		m.MemoryLate = &model.MemoryLate{
+			Result:     a.str(schema.AttrMemoryLateResult),
+			DurationNs: a.int(schema.AttrMemoryLateNs),
+			Error:      a.str(schema.AttrMemoryLateError),
+		}
+	}
 	return true, a.err
 }
 
@@ -416,6 +425,8 @@ func (s *sideState) addEvents(sp ptrace.Span, p schema.Phase) error {
 				MemoryChecksumOK:   a.bool(schema.AttrMemoryChecksumOK),
 				MemoryUnchecked:    !a.has(schema.AttrMemoryChecksumOK),
 				DeviceStateMatches: a.bool(schema.AttrDeviceStateMatches),
+				MemoryVerify:       a.str(schema.AttrMemoryVerify),
+				MemorySamplePages:  a.int(schema.AttrMemorySamplePages),
 			}
 			if a.has(schema.AttrContinuityErrorNs) {
 				v := a.int(schema.AttrContinuityErrorNs)

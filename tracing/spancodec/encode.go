@@ -104,6 +104,9 @@ func RootEndAttributes(s *model.Side) []attribute.KeyValue {
 	if s.Blackout != nil {
 		attrs = append(attrs, blackoutAttributes(*s.Blackout)...)
 	}
+	if s.MemoryLate != nil {
+		attrs = append(attrs, MemoryLateAttributes(*s.MemoryLate)...)
+	}
 	if s.Error != "" {
 		attrs = append(attrs, attribute.String(schema.AttrError, s.Error))
 	}
@@ -286,6 +289,25 @@ func ContinuityAttributes(c model.Continuity) []attribute.KeyValue {
 		attrs = append(attrs,
 			attribute.Int64(schema.AttrContinuityErrorNs, *c.ErrorNs),
 			attribute.Int64(schema.AttrContinuitySamples, c.ErrorSamples))
+	}
+	if c.MemoryVerify != "" {
+		attrs = append(attrs, attribute.String(schema.AttrMemoryVerify, c.MemoryVerify))
+	}
+	if c.MemorySamplePages != 0 {
+		attrs = append(attrs, attribute.Int64(schema.AttrMemorySamplePages, c.MemorySamplePages))
+	}
+	return attrs
+}
+
+// MemoryLateAttributes are the attributes of the comparison of memory
+// after the handoff, on the destination's root span.
+func MemoryLateAttributes(l model.MemoryLate) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String(schema.AttrMemoryLateResult, l.Result),
+		attribute.Int64(schema.AttrMemoryLateNs, l.DurationNs),
+	}
+	if l.Error != "" {
+		attrs = append(attrs, attribute.String(schema.AttrMemoryLateError, l.Error))
 	}
 	return attrs
 }

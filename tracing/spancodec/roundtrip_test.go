@@ -78,6 +78,29 @@ func TestRoundTrip(t *testing.T) {
 	throttled := reporttest.SeedSource()
 	throttled.ThrottleSteps = []model.ThrottleStep{{Round: 1, Percent: 20}, {Round: 3, Percent: 30}}
 	cases["auto-converge"] = []model.Side{throttled}
+	// Each memory verification: the mode and sample on the continuity
+	// event, the late comparison's verdict on the root span.
+	for _, v := range []struct {
+		name   string
+		mode   string
+		sample int64
+		late   *model.MemoryLate
+	}{
+		{"verify full", schema.MemoryVerifyFull, 0, nil},
+		{"verify sampled", schema.MemoryVerifySampled, 1024, &model.MemoryLate{Result: schema.MemoryLateMatch, DurationNs: 31_000_000}},
+		{"verify after, mismatch", schema.MemoryVerifyAfter, 0, &model.MemoryLate{Result: schema.MemoryLateMismatch, DurationNs: 29_500_000}},
+		{"verify after, unavailable", schema.MemoryVerifyAfter, 0, &model.MemoryLate{Result: schema.MemoryLateUnavailable, DurationNs: 5, Error: "peer closed the connection"}},
+		{"verify off", schema.MemoryVerifyOff, 0, nil},
+	} {
+		m := reporttest.SeedDestination()
+		c := *m.Continuity
+		c.MemoryVerify, c.MemorySamplePages = v.mode, v.sample
+		if v.mode == schema.MemoryVerifyAfter || v.mode == schema.MemoryVerifyOff {
+			c.MemoryUnchecked, c.MemoryChecksumOK = true, false
+		}
+		m.Continuity, m.MemoryLate = &c, v.late
+		cases[v.name] = []model.Side{m}
+	}
 
 	for name, sides := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -99,6 +99,60 @@ func (b Bitmap) Runs(max uint64, fn func(first, count uint64) error) error {
 	return flush()
 }
 
+// ClearRuns calls fn for each maximal run of clear bits among the first n,
+// in order, each at most max bits long. It stops at the first error. Wholly
+// clear words are taken 64 bits at a time, so the runs of a bitmap that is
+// nearly all set (the pages a destination still lacks) cost a pass over its
+// words and no allocation.
+func (b Bitmap) ClearRuns(n, max uint64, fn func(first, count uint64) error) error {
+	var start, cnt uint64
+	flush := func() error {
+		if cnt == 0 {
+			return nil
+		}
+		err := fn(start, cnt)
+		cnt = 0
+		return err
+	}
+	for wi := range b {
+		base := uint64(wi) * 64
+		if base >= n {
+			break
+		}
+		w := ^b[wi]
+		if rem := n - base; rem < 64 {
+			w &= lowBits(rem)
+		}
+		if w == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			continue
+		}
+		if w == ^uint64(0) && cnt+64 <= max && (cnt == 0 || start+cnt == base) {
+			if cnt == 0 {
+				start = base
+			}
+			cnt += 64
+			continue
+		}
+		for w != 0 {
+			page := base + uint64(bits.TrailingZeros64(w))
+			if cnt > 0 && (start+cnt != page || cnt == max) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if cnt == 0 {
+				start = page
+			}
+			cnt++
+			w &= w - 1
+		}
+	}
+	return flush()
+}
+
 // Extract returns bits [pos, pos+n) of b (n ≤ 64) at bit 0.
 func Extract(b []uint64, pos, n uint64) uint64 {
 	word, shift := pos/64, pos%64

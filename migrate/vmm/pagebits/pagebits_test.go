@@ -107,3 +107,48 @@ func TestPutTakeTable(t *testing.T) {
 		}
 	}
 }
+
+// TestClearRuns checks ClearRuns against the runs of the inverted bitmap,
+// on bitmaps that are empty, full, sparse, dense and random, at lengths
+// that end inside a word, with limits that split runs.
+func TestClearRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	type run struct{ first, count uint64 }
+	collect := func(each func(fn func(first, count uint64) error) error) []run {
+		var out []run
+		_ = each(func(first, count uint64) error {
+			out = append(out, run{first, count})
+			return nil
+		})
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		n    uint64
+		set  func(i uint64) bool
+	}{
+		{"empty", 300, func(uint64) bool { return false }},
+		{"full", 300, func(uint64) bool { return true }},
+		{"one clear page", 1000, func(i uint64) bool { return i != 517 }},
+		{"every third set", 777, func(i uint64) bool { return i%3 == 0 }},
+		{"clear words and a set bit", 640, func(i uint64) bool { return i == 200 }},
+		{"random", 4096, func(uint64) bool { return rng.IntN(2) == 0 }},
+		{"mostly set", 4096, func(uint64) bool { return rng.IntN(50) != 0 }},
+	} {
+		b, inv := New(tc.n), New(tc.n)
+		for i := range tc.n {
+			if tc.set(i) {
+				b.Set(i)
+			} else {
+				inv.Set(i)
+			}
+		}
+		for _, max := range []uint64{1, 7, 64, 100, 1 << 20} {
+			got := collect(func(fn func(first, count uint64) error) error { return b.ClearRuns(tc.n, max, fn) })
+			want := collect(func(fn func(first, count uint64) error) error { return inv.Runs(max, fn) })
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, max %d: ClearRuns %v, want %v", tc.name, max, got, want)
+			}
+		}
+	}
+}

@@ -31,10 +31,12 @@ func newGuestMemory(bytes uint64) (*guestMemory, error) {
 		return nil, err
 	}
 	pages := bytes / vmm.PageSize
+	// A fresh allocation this large comes straight from the OS, zeroed
+	// and not yet resident; untouched guest pages cost nothing.
+	ram := make([]byte, bytes)
+	adviseHugePages(ram)
 	return &guestMemory{
-		// A fresh allocation this large comes straight from the OS, zeroed
-		// and not yet resident; untouched guest pages cost nothing.
-		ram:   make([]byte, bytes),
+		ram:   ram,
 		pages: pages,
 		dirty: make([]atomic.Uint64, (pages+63)/64),
 	}, nil
@@ -150,6 +152,29 @@ func (vm *VM) VisitPages(first, count uint64, fn func(page uint64, data []byte))
 }
 
 var _ vmm.PageVisitor = (*VM)(nil)
+
+// WritablePages implements vmm.PageWriter for a VM that has not run: no
+// vCPU writes its memory, so the pages need no stripe lock, and a later
+// Resume orders these writes before any the guest makes. Memory the
+// slice holds stays allocated even if the VM is destroyed meanwhile.
+func (vm *VM) WritablePages(first, count uint64) ([]byte, error) {
+	const op = "writing guest pages in place"
+	if err := vmm.RequireState(op, vm.State(), vmm.StateCreated); err != nil {
+		return nil, err
+	}
+	m, err := vm.memoryFor(op)
+	if err != nil {
+		return nil, err
+	}
+	defer vm.memMu.RUnlock()
+	if err := m.checkRange(first, count); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	vm.touched.Store(true)
+	return m.ram[first*vmm.PageSize : (first+count)*vmm.PageSize : (first+count)*vmm.PageSize], nil
+}
+
+var _ vmm.PageWriter = (*VM)(nil)
 
 // WritePages copies src into guest memory starting at page first, without
 // marking the pages dirty.

@@ -5,7 +5,7 @@
 //
 //	probetarget bulk -n 1000 -threads 4   every probe n times, distinct args, locked OS threads
 //	probetarget seed -side both           the synthetic seed migration (source, then destination)
-//	probetarget loop -n 1000000 -fn push  a hot loop on one probe; prints "ns/call X"
+//	probetarget loop -n 1000000 -fn push  a hot loop on one probe; prints "ns/call X cpu-ns/call Y"
 //
 // loop -rounds R runs R loops, each after its own go-ahead line, so a
 // benchmark can discard a warm-up round.
@@ -70,11 +70,17 @@ func main() {
 			if r > 0 {
 				waitGo()
 			}
-			start := time.Now()
+			// The thread's CPU time too: it counts the probe's trap and
+			// BPF program, which run on this thread, and not the time other
+			// processes on a shared machine take it off the CPU.
+			runtime.LockOSThread()
+			start, cpuStart := time.Now(), threadCPU()
 			for i := 0; i < *n; i++ {
 				f(schema.RoleSource, schema.PhaseSync, int64(i))
 			}
-			fmt.Printf("ns/call %.1f\n", float64(time.Since(start).Nanoseconds())/float64(*n))
+			cpu := threadCPU() - cpuStart
+			fmt.Printf("ns/call %.1f cpu-ns/call %.1f\n", float64(time.Since(start).Nanoseconds())/float64(*n), float64(cpu)/float64(*n))
+			runtime.UnlockOSThread()
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "probetarget: unknown mode %q\n", os.Args[1])

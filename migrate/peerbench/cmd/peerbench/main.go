@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string) error {
 		qemu      = fs.String("qemu", peerbench.DefaultQEMU, "QEMU binary")
 		migtrace  = fs.String("migtrace", "bin/migtrace", "migtrace binary (make build)")
 		cases     = fs.String("cases", "idle256,dirty256,idle4g", "cases to run: idle256, dirty256, idle4g")
-		systems   = fs.String("systems", "qemu,sim,sim-skip-checksum,kvm", "systems to run: qemu, sim, sim-skip-checksum, kvm")
+		systems   = fs.String("systems", "qemu,sim,sim-skip-checksum,sim-verify-full,kvm", "systems to run: qemu, sim, sim-skip-checksum, sim-verify-full, kvm")
 		warmup    = fs.Duration("warmup", time.Second, "how long each guest runs its workload before it migrates")
 		dir       = fs.String("dir", "", "parent of the work directory (default: the system's temporary directory)")
 		keep      = fs.Bool("keep", false, "keep the work directory (traces, guest binary)")
@@ -114,6 +114,8 @@ func systemNames() map[string]peerbench.System {
 			m["qemu"] = s
 		case s.SkipMemoryChecksum:
 			m[s.Backend+"-skip-checksum"] = s
+		case s.VerifyMemory != "":
+			m[s.Backend+"-verify-"+s.VerifyMemory] = s
 		default:
 			m[s.Backend] = s
 		}

@@ -52,12 +52,13 @@ func TestRunHelp(t *testing.T) {
 
 func TestSystemNames(t *testing.T) {
 	names := systemNames()
-	for _, n := range []string{"qemu", "sim", "sim-skip-checksum", "kvm"} {
+	for _, n := range []string{"qemu", "sim", "sim-skip-checksum", "sim-verify-full", "kvm"} {
 		if _, ok := names[n]; !ok {
 			t.Errorf("no system %q in %v", n, names)
 		}
 	}
-	if !names["sim-skip-checksum"].SkipMemoryChecksum || names["sim"].SkipMemoryChecksum || !names["qemu"].QEMU {
+	if !names["sim-skip-checksum"].SkipMemoryChecksum || names["sim"].SkipMemoryChecksum || !names["qemu"].QEMU ||
+		names["sim-verify-full"].VerifyMemory != "full" || names["sim"].VerifyMemory != "" {
 		t.Errorf("systems map to the wrong configurations: %+v", names)
 	}
 }
