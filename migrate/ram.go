@@ -83,7 +83,7 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 	// steps is the live setting, which an operator may turn on mid-way.
 	if t, ok := vm.(vmm.Throttler); ok {
 		r.conv = converger{t: t, initial: s.cfg.ThrottleInitial, increment: s.cfg.ThrottleIncrement, max: s.cfg.ThrottleMax}
-	} else if s.live().AutoConverge {
+	} else if s.cfg.AutoConverge {
 		s.cfg.Logger.Warn("auto-converge is on, but this VM cannot be throttled: it migrates unthrottled", "backend", vm.Spec().Backend)
 	}
 	r.visitor, _ = vm.(vmm.PageVisitor)

@@ -384,6 +384,11 @@ func (s *source) finishPhase(ctx context.Context, _ *model.PhaseTiming) error {
 			s.handedOff = false
 			return fmt.Errorf("the destination does not run the guest after the handoff, so it runs on here: %w", err)
 		}
+		if s.verify.late() {
+			// The destination runs the guest, learnt from its record; the
+			// stream may still carry the digest it waits for.
+			digest = s.memoryDigest(ctx)
+		}
 	}
 	if s.result.DowntimeNs == 0 {
 		s.result.DowntimeNs = s.now() - s.pauseHrt

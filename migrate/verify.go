@@ -206,7 +206,7 @@ func (d *destination) verifyLate(ctx context.Context, resumed time.Time) {
 	d.result.MemoryLate = late
 	wait := d.cfg.IOTimeout + time.Duration(float64(lateWaitPerGiB)*float64(d.ram.pages*vmm.PageSize)/(1<<30))
 	d.conn.SetIOTimeout(wait)
-	dig, err := wire.Expect[*wire.MemoryDigest](ctx, d.conn)
+	dig, err := d.recvDigest(ctx)
 	switch {
 	case err != nil:
 		late.Result, late.Error = schema.MemoryLateUnavailable, err.Error()
@@ -231,5 +231,27 @@ func (d *destination) verifyLate(ctx context.Context, resumed time.Time) {
 			"id", d.id, "after", took)
 	default:
 		d.cfg.Logger.Error("guest memory could not be verified after the handoff", "id", d.id, "err", errors.New(late.Error))
+	}
+}
+
+// recvDigest receives the source's MemoryDigest. A Handoff before it is
+// skipped: when it came too late, this side settled the handoff by asking
+// the source's record, and the stream may still deliver it.
+func (d *destination) recvDigest(ctx context.Context) (*wire.MemoryDigest, error) {
+	for {
+		m, err := d.conn.Recv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch m := m.(type) {
+		case *wire.MemoryDigest:
+			return m, nil
+		case *wire.Handoff:
+			continue
+		case *wire.Error:
+			return nil, &wire.RemoteError{Phase: schema.Phase(m.Phase), Message: m.Message}
+		default:
+			return nil, &wire.UnexpectedMessageError{Got: m.Type(), Want: wire.TypeMemoryDigest}
+		}
 	}
 }

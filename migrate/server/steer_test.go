@@ -15,10 +15,16 @@ import (
 // Refusals of the steering API: each says what was wrong with the
 // status that fits, and a refused change changes nothing.
 func TestSteeringRefusals(t *testing.T) {
-	// A source capped at 1 MiB/s keeps the migration in its pre-copy for
-	// the whole test.
-	src := startWith(t, true, func(c *Config) { c.Migration.MaxBandwidth = 1 << 20 })
+	// A source capped at 64 KiB/s, whose guest dirties 4 MiB/s, with a
+	// downtime target nothing but a clean guest meets and rounds enough,
+	// keeps the migration in its pre-copy for the whole test.
+	src := startWith(t, true, func(c *Config) {
+		c.Migration.MaxBandwidth, c.Migration.DowntimeTarget, c.Migration.MaxRounds = 64<<10, time.Nanosecond, 1000
+	})
 	dst := start(t, false, nil, nil)
+	// A second of dirtying fills about half the guest: the first round has
+	// megabytes of data to move, not only zero pages.
+	time.Sleep(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	id, err := dst.Start(MigrateRequest{Source: src.addr})
@@ -27,7 +33,7 @@ func TestSteeringRefusals(t *testing.T) {
 	}
 	for dst.Status().Migration.Phase != schema.PhaseRamPushPrePause.String() {
 		if ctx.Err() != nil {
-			t.Fatal("the migration never reached its pre-copy")
+			t.Fatalf("the migration never reached its pre-copy: %+v", dst.Status().Migration)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -55,11 +61,12 @@ func TestSteeringRefusals(t *testing.T) {
 		})
 	}
 	for _, s := range []*testServer{src, dst} {
-		if st := s.Status().Migration.Settings; st == nil || st.MaxBandwidth != 1<<20 || st.MaxRounds != migrate.DefaultMaxRounds {
+		if st := s.Status().Migration.Settings; st == nil || st.MaxBandwidth != 64<<10 || st.MaxRounds != 1000 {
 			t.Errorf("%s's settings after the refusals: %+v, want the source's unchanged", s.Status().Migration.Role, st)
 		}
 	}
 	// A body that is not JSON, and an unknown key, are refused too.
+	defer http.DefaultClient.CloseIdleConnections()
 	for _, body := range []string{"{", `{"max_bandwith": 5}`} {
 		req, _ := http.NewRequest(http.MethodPatch, "http://"+dst.addr+HandoffPath+id.String()+"/settings", strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)

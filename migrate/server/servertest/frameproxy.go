@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/migtrace/migtrace/migrate/wire"
 )
@@ -56,6 +57,11 @@ type FrameProxy struct {
 	// OnFrame decides each stream frame's fate; nil forwards all. It runs
 	// on the proxy's goroutine for that direction, so it may block.
 	OnFrame func(Direction, wire.Type) Action
+	// Rate, when positive, paces each direction's stream frames to at
+	// most Rate bytes a second: a slow link, which unlike a source's
+	// --max-bandwidth nothing lifts when the guest pauses. Set it before
+	// the first connection.
+	Rate int64
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -146,6 +152,7 @@ func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
 		return
 	}
 	hdr := make([]byte, wire.HeaderSize)
+	start, sent := time.Now(), int64(0)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return
@@ -166,6 +173,10 @@ func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
 			p.hold()
 			<-p.cut
 			return
+		}
+		if p.Rate > 0 {
+			sent += int64(len(hdr) + len(payload))
+			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / float64(p.Rate) * float64(time.Second)))))
 		}
 		if _, err := to.Write(append(hdr, payload...)); err != nil {
 			return
