@@ -76,8 +76,8 @@ func TestReportDiagnose(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"migration ebc8aad2-9206-4c99-b1ce-7bc066ed7397: success", "total 23.1ms: healthy:",
-		"blackout 4.5ms (downtime 4.5ms): healthy:", "change: Nothing to change", "not recorded: max bandwidth, downtime target, max rounds"} {
+	for _, want := range []string{"migration 31812dc9-a760-4236-9623-9f108b936503: success", "total 28.5ms: healthy:",
+		"blackout 2.6ms (downtime 2.6ms): healthy:", "change: Nothing to change", "not recorded: max bandwidth, downtime target, max rounds"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text output lacks %q:\n%s", want, out)
 		}

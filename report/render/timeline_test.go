@@ -166,10 +166,10 @@ func TestTimelineSVGCases(t *testing.T) {
 		in    []string // substrings some text must hold
 	}{
 		{"real migration", readTraceFile(t, filepath.Join(migrateTraces, "migrate-sim.jsonl")),
-			[]string{"guest blackout", "4.47 ms ± 13.5 µs", "downtime", "4.45 ms", "pages sent", "4,096", "32", "TSC +176,979 ticks", "TSC +11,497 ticks", "succeeded"},
+			[]string{"guest blackout", "2.60 ms ± 5.77 µs", "downtime", "2.59 ms", "pages sent", "4,096", "40", "TSC +142,472 ticks", "TSC +10,800 ticks", "succeeded"},
 			[]string{timeline.CaptionTitle, "Slowest phase: RamPushPrePause"}},
 		{"failed migration", readTraceFile(t, filepath.Join(migrateTraces, "migrate-sim-failed.jsonl")),
-			[]string{"FAILED", "FAILED in phase TimeData (hatched in red below)", "59.3 µs FAILED", "214 µs FAILED"},
+			[]string{"FAILED", "FAILED in phase TimeData (hatched in red below)", "53.4 µs FAILED", "16.2 µs FAILED"},
 			[]string{"source: migration failed in phase TimeData (source): sending TimeData", "destination: migration failed in phase TimeData (destination)", "no time-data stages recorded (failed in TimeData)"}},
 		{"destination only", readBack(t, dstOnly),
 			nil, []string{"phases as it reported them to the destination", "without clock evidence"}},
