@@ -145,7 +145,7 @@ func TestCancelBeforeTheHandoff(t *testing.T) {
 			from := p.src.Addr()
 			if tc.phase == schema.PhaseRamPushPostPause {
 				link := servertest.NewFrameProxy(t, from)
-				link.Rate = 8 << 20
+				link.SetRate(8 << 20)
 				from = link.Addr()
 			}
 			id := p.start(t, from, tc.args...)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,11 +58,8 @@ type FrameProxy struct {
 	// OnFrame decides each stream frame's fate; nil forwards all. It runs
 	// on the proxy's goroutine for that direction, so it may block.
 	OnFrame func(Direction, wire.Type) Action
-	// Rate, when positive, paces each direction's stream frames to at
-	// most Rate bytes a second: a slow link, which unlike a source's
-	// --max-bandwidth nothing lifts when the guest pauses. Set it before
-	// the first connection.
-	Rate int64
+
+	rate atomic.Int64 // SetRate
 
 	mu    sync.Mutex
 	conns []net.Conn
@@ -82,6 +80,11 @@ func NewFrameProxy(tb testing.TB, target string) *FrameProxy {
 	tb.Cleanup(p.Close)
 	return p
 }
+
+// SetRate paces each direction's stream frames to at most bytesPerSec
+// (≤ 0: no pacing): a slow link, which unlike a source's --max-bandwidth
+// nothing lifts when the guest pauses.
+func (p *FrameProxy) SetRate(bytesPerSec int64) { p.rate.Store(bytesPerSec) }
 
 // Addr is the address to give in place of the server's.
 func (p *FrameProxy) Addr() string { return p.ln.Addr().String() }
@@ -174,9 +177,9 @@ func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
 			<-p.cut
 			return
 		}
-		if p.Rate > 0 {
+		if rate := p.rate.Load(); rate > 0 {
 			sent += int64(len(hdr) + len(payload))
-			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / float64(p.Rate) * float64(time.Second)))))
+			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / float64(rate) * float64(time.Second)))))
 		}
 		if _, err := to.Write(append(hdr, payload...)); err != nil {
 			return
