@@ -36,6 +36,7 @@ type ramSender struct {
 	s     *side
 	vm    vmm.VM
 	pages uint64
+	meter ramMeter
 	// pd frames runs of buf in place, so pages go from buf to the socket
 	// without another copy.
 	pd   *wire.PageData
@@ -78,6 +79,7 @@ func newRAMSender(s *side, vm vmm.VM) *ramSender {
 		s: s, vm: vm, pages: pages,
 		pd: pd, buf: pd.Data,
 		taken: pagebits.New(pages),
+		meter: ramMeter{m: s.cfg.Metrics, role: schema.RoleSource},
 	}
 	// The converger is ready on any VM that can be throttled: whether it
 	// steps is the live setting, which an operator may turn on mid-way.
@@ -141,6 +143,7 @@ func (r *ramSender) restoreDirty() error {
 // sendRound sends the pages set in b as one round and waits for the
 // destination's acknowledgement.
 func (r *ramSender) sendRound(ctx context.Context, round int, paused bool, b pagebits.Bitmap) (roundStats, error) {
+	defer r.meter.flush(ctx)
 	start := time.Now()
 	wireStart := r.s.conn.BytesSent()
 	total := b.Count()
@@ -240,9 +243,7 @@ func (r *ramSender) sendRun(ctx context.Context, first, count uint64, paused boo
 	st.pages += count
 	st.bytes += dataBytes
 	probes.RAMRegion(schema.RoleSource, count, dataBytes, paused)
-	if m := r.s.cfg.Metrics; m != nil {
-		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(dataBytes))
-	}
+	r.meter.add(ctx, paused, dataBytes)
 	return nil
 }
 
@@ -293,9 +294,7 @@ func (r *ramSender) flushList(ctx context.Context, paused bool) error {
 		}
 	}
 	probes.RAMRegion(schema.RoleSource, r.listPages, n*vmm.PageSize, paused)
-	if m := r.s.cfg.Metrics; m != nil {
-		m.RAMTransferred(ctx, schema.RoleSource, paused, int64(n*vmm.PageSize))
-	}
+	r.meter.add(ctx, paused, n*vmm.PageSize)
 	r.list.Pages, r.listPages = r.list.Pages[:0], 0
 	return nil
 }
@@ -462,6 +461,7 @@ type ramReceiver struct {
 	s        *side
 	vm       vmm.VM
 	pages    uint64
+	meter    ramMeter
 	received pagebits.Bitmap
 	// written marks pages that hold data: a new VM's memory is zero, so a
 	// zero marker for a page never written needs no work.
@@ -479,7 +479,8 @@ type ramReceiver struct {
 func newRAMReceiver(s *side, vm vmm.VM) *ramReceiver {
 	pages := vm.Spec().Pages()
 	r := &ramReceiver{s: s, vm: vm, pages: pages, received: pagebits.New(pages),
-		written: pagebits.New(pages), hashes: newPageHashes(pages)}
+		written: pagebits.New(pages), hashes: newPageHashes(pages),
+		meter: ramMeter{m: s.cfg.Metrics, role: schema.RoleDestination}}
 	if w, ok := vm.(vmm.PageWriter); ok && s.conn != nil {
 		s.conn.SetPageSink(func(first uint64, count uint32) []byte {
 			if r.checkRun(first, uint64(count)) != nil {
@@ -551,9 +552,7 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
-		if mt := r.s.cfg.Metrics; mt != nil {
-			mt.RAMTransferred(ctx, schema.RoleDestination, paused, int64(n*vmm.PageSize))
-		}
+		r.meter.add(ctx, paused, n*vmm.PageSize)
 		return true, nil
 	case *wire.PageList:
 		// Written run by run: neighbours in the list are often neighbours
@@ -580,9 +579,7 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 		st.pages += n
 		st.bytes += n * vmm.PageSize
 		probes.RAMRegion(schema.RoleDestination, n, n*vmm.PageSize, paused)
-		if mt := r.s.cfg.Metrics; mt != nil {
-			mt.RAMTransferred(ctx, schema.RoleDestination, paused, int64(n*vmm.PageSize))
-		}
+		r.meter.add(ctx, paused, n*vmm.PageSize)
 		return true, nil
 	case *wire.ZeroPages:
 		for _, run := range m.Runs {
@@ -608,6 +605,7 @@ func (r *ramReceiver) page(ctx context.Context, m wire.Message, st *roundStats, 
 // recvRound receives the round that begin opened, through its RoundEnd,
 // and acknowledges it.
 func (r *ramReceiver) recvRound(ctx context.Context, begin *wire.RoundBegin) (roundStats, error) {
+	defer r.meter.flush(ctx)
 	start := time.Now()
 	var st roundStats
 	wireStart := r.s.conn.BytesReceived()
@@ -659,4 +657,51 @@ func unexpected(m wire.Message, want string) error {
 		return &wire.RemoteError{Phase: schema.Phase(e.Phase), Message: e.Message}
 	}
 	return fmt.Errorf("%w: got %s, want %s", wire.ErrUnexpectedMessage, m.Type(), want)
+}
+
+// ramMeterEvery is how often a round in progress reports the RAM it
+// moved to the metrics: often enough for a dashboard to follow a long
+// round, rarely enough that the counter costs nothing beside the pages.
+const ramMeterEvery = 100 * time.Millisecond
+
+// ramMeter gathers the bytes of pages moved and reports them to
+// Metrics.RAMTransferred at most every ramMeterEvery and at each round's
+// end. One report per frame, as before, was the costliest of a
+// migration's telemetry: an SDK counter add, with its exemplar, per 2 MiB.
+type ramMeter struct {
+	m       Metrics
+	role    schema.Role
+	pending [2]uint64 // by paused
+	last    time.Time
+}
+
+func (rm *ramMeter) add(ctx context.Context, paused bool, bytes uint64) {
+	if rm.m == nil {
+		return
+	}
+	rm.pending[boolIndex(paused)] += bytes
+	if time.Since(rm.last) >= ramMeterEvery {
+		rm.flush(ctx)
+	}
+}
+
+// flush reports what add gathered.
+func (rm *ramMeter) flush(ctx context.Context) {
+	if rm.m == nil {
+		return
+	}
+	for i, n := range rm.pending {
+		if n > 0 {
+			rm.m.RAMTransferred(ctx, rm.role, i == 1, int64(n))
+			rm.pending[i] = 0
+		}
+	}
+	rm.last = time.Now()
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

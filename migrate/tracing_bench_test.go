@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -57,11 +59,17 @@ func BenchmarkTracingOverhead(b *testing.B) {
 
 // processCPU is the user plus system time this process has used.
 func processCPU() time.Duration {
+	user, sys := processUserSys()
+	return user + sys
+}
+
+// processUserSys is the user and the system time this process has used.
+func processUserSys() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // BenchmarkTelemetryCPU measures what full telemetry costs a whole
@@ -92,15 +100,25 @@ func benchTelemetryCPU(b *testing.B, memBytes uint64) {
 	traced := Config{Tracer: tel.Tracer(), Metrics: tel.Instruments()}
 	m := newMigrator(b, memBytes)
 	defer m.close()
+	// The collector runs where each migration ends, inside its window, not
+	// wherever the heap happened to fill: each migration pays for
+	// collecting its own garbage, telemetry's included, and no other's.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	runtime.GC()
+	flush := func() {
+		if err := tel.ForceFlush(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var diffs, base []float64
 	for i := 0; i < b.N; i++ {
-		var t, u float64
+		var t, u cpuTime
 		if i%2 == 0 {
-			t, u = m.cpu(b, traced), m.cpu(b, Config{})
+			t, u = m.cpu(b, traced, flush), m.cpu(b, Config{}, nil)
 		} else {
-			u, t = m.cpu(b, Config{}), m.cpu(b, traced)
+			u, t = m.cpu(b, Config{}, nil), m.cpu(b, traced, flush)
 		}
-		diffs, base = append(diffs, t-u), append(base, u)
+		diffs, base = append(diffs, t.total()-u.total()), append(base, u.total())
 	}
 	mean, half := meanCI(diffs)
 	u, _ := meanCI(base)
@@ -109,6 +127,11 @@ func benchTelemetryCPU(b *testing.B, memBytes uint64) {
 	b.ReportMetric(u/1e6, "untraced-cpu-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// cpuTime is a migration's process CPU time, in ns.
+type cpuTime struct{ user, sys float64 }
+
+func (c cpuTime) total() float64 { return c.user + c.sys }
 
 // meanCI is the mean of v and the half-width of its 95 % confidence
 // interval (1.96 standard errors).
@@ -159,12 +182,14 @@ func newMigrator(b *testing.B, memBytes uint64) *migrator {
 }
 
 // cpu migrates the guest once with cfg on both sides and returns the
-// process CPU time it took, in ns.
-func (m *migrator) cpu(b *testing.B, cfg Config) float64 {
+// process CPU time it took, in ns, with flush (the exporter's work for
+// this migration's spans, which its batch processor would otherwise do
+// later, maybe in another migration's window) and a collection.
+func (m *migrator) cpu(b *testing.B, cfg Config, flush func()) cpuTime {
 	sc, dc := tcpPair(b)
 	id := NewID()
 	srcErr := make(chan error, 1)
-	start := processCPU()
+	user0, sys0 := processUserSys()
 	go func() {
 		_, err := RunSource(context.Background(), sc, m.vm, id, cfg)
 		srcErr <- err
@@ -176,9 +201,13 @@ func (m *migrator) cpu(b *testing.B, cfg Config) float64 {
 	if err := <-srcErr; err != nil {
 		b.Fatal(err)
 	}
-	d := processCPU() - start
+	if flush != nil {
+		flush()
+	}
+	runtime.GC()
+	user, sys := processUserSys()
 	m.vm = next
-	return float64(d.Nanoseconds())
+	return cpuTime{user: float64(user - user0), sys: float64(sys - sys0)}
 }
 
 func (m *migrator) close() { _ = m.vm.Destroy() }
