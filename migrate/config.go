@@ -107,6 +107,10 @@ type Config struct {
 	// stream breaks during the handoff; nil leaves only an operator's
 	// Handoff.Resolve to settle it.
 	AskPeer AskPeer
+	// AskPeerDigest asks the source's server for its memory digest when
+	// the stream breaks before it, after the handoff (destination); nil
+	// leaves the comparison unmade then.
+	AskPeerDigest AskPeerDigest
 	// PeerAPI is the source's API address, which the destination asks
 	// (destination; the source learns the destination's in ServerState).
 	PeerAPI string

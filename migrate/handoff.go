@@ -91,6 +91,34 @@ type Handoff struct {
 	// closed: a cancel was accepted, so the side never enters the
 	// handoff (enter refuses).
 	closed bool
+	// digest is a source's checksum of its frozen memory for the check
+	// after the handoff, kept so a destination whose stream broke can
+	// still ask for it (AskPeerDigest).
+	digest *MemoryDigest
+}
+
+// MemoryDigest is a source's checksum of all guest memory as frozen at
+// the pause, over Pages pages: what the destination compares with what it
+// received, after the handoff.
+type MemoryDigest struct {
+	Checksum [32]byte
+	Pages    uint64
+}
+
+// Digest returns the source's memory digest, once it has one.
+func (h *Handoff) Digest() (MemoryDigest, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.digest == nil {
+		return MemoryDigest{}, false
+	}
+	return *h.digest, true
+}
+
+func (h *Handoff) setDigest(d MemoryDigest) {
+	h.mu.Lock()
+	h.digest = &d
+	h.mu.Unlock()
 }
 
 // NewHandoff returns a record in HandoffNone.
@@ -157,6 +185,10 @@ func (h *Handoff) Resolve(r Resolution) error {
 		return fmt.Errorf("%w: a resolution is already being applied", ErrNotPending)
 	}
 }
+
+// AskPeerDigest asks the source's server at addr for its memory digest of
+// migration id; ok is false while it has none.
+type AskPeerDigest func(ctx context.Context, addr string, id ID) (d MemoryDigest, ok bool, err error)
 
 // AskPeer asks the peer's server at addr for its side's handoff state of
 // migration id. It returns ErrUnknownMigration when the peer answers but

@@ -30,19 +30,26 @@ type cutPoint struct {
 	// wantLate is the destination's verdict on it.
 	verify   VerifyMemory
 	wantLate string
+	// lie: the source's record serves a digest other than its memory's.
+	lie bool
 }
 
 var handoffCuts = []cutPoint{
-	{"before Finish", schema.RoleSource, wire.TypeFinish, false, schema.RoleSource, "", ""},
-	{"after Finish, before Okay", schema.RoleDestination, wire.TypeOkay, false, schema.RoleSource, "", ""},
-	{"after Okay, before Handoff", schema.RoleSource, wire.TypeHandoff, false, schema.RoleDestination, "", ""},
-	{"after Handoff, before Resumed", schema.RoleDestination, wire.TypeResumed, false, schema.RoleDestination, "", ""},
-	{"after Resumed", schema.RoleDestination, wire.TypeResumed, true, schema.RoleDestination, "", ""},
+	{"before Finish", schema.RoleSource, wire.TypeFinish, false, schema.RoleSource, "", "", false},
+	{"after Finish, before Okay", schema.RoleDestination, wire.TypeOkay, false, schema.RoleSource, "", "", false},
+	{"after Okay, before Handoff", schema.RoleSource, wire.TypeHandoff, false, schema.RoleDestination, "", "", false},
+	{"after Handoff, before Resumed", schema.RoleDestination, wire.TypeResumed, false, schema.RoleDestination, "", "", false},
+	{"after Resumed", schema.RoleDestination, wire.TypeResumed, true, schema.RoleDestination, "", "", false},
+	// The digest that never came over the stream is taken from the
+	// source's record, once the partition heals; a record that lies is
+	// caught as a mismatch, not believed.
 	{"after Resumed, before MemoryDigest", schema.RoleSource, wire.TypeMemoryDigest, false, schema.RoleDestination,
-		VerifyAfter, schema.MemoryLateUnavailable},
+		VerifyAfter, schema.MemoryLateMatch, false},
+	{name: "after Resumed, before MemoryDigest, the record lies", writer: schema.RoleSource, msg: wire.TypeMemoryDigest,
+		wantOn: schema.RoleDestination, verify: VerifyAfter, wantLate: schema.MemoryLateMismatch, lie: true},
 	{"after MemoryDigest", schema.RoleSource, wire.TypeMemoryDigest, true, schema.RoleDestination,
-		VerifyAfter, schema.MemoryLateMatch},
-	{"before MemoryCheck", schema.RoleSource, wire.TypeMemoryCheck, false, schema.RoleSource, "", ""},
+		VerifyAfter, schema.MemoryLateMatch, false},
+	{"before MemoryCheck", schema.RoleSource, wire.TypeMemoryCheck, false, schema.RoleSource, "", "", false},
 }
 
 // fault is what happens at a cut point.
@@ -223,7 +230,17 @@ func testHandoffCut(t *testing.T, cut cutPoint, fault handoffFault) {
 	}
 	srcCfg := Config{IOTimeout: handoffIOTimeout, Handoff: srcH, AskPeer: asker(dstH), Name: "src", Address: "src-api",
 		VerifyMemory: cut.verify}
-	dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: asker(srcH), PeerAPI: "src-api", Name: "dst", Address: "dst-api"}
+	dstCfg := Config{IOTimeout: handoffIOTimeout, Handoff: dstH, AskPeer: asker(srcH), PeerAPI: "src-api", Name: "dst", Address: "dst-api",
+		AskPeerDigest: func(context.Context, string, ID) (MemoryDigest, bool, error) {
+			if partitioned.Load() {
+				return MemoryDigest{}, false, errors.New("partitioned")
+			}
+			d, ok := srcH.Digest()
+			if cut.lie {
+				d.Checksum[0] ^= 1
+			}
+			return d, ok, nil
+		}}
 	srcWrap, dial := cutter.install(p, &srcCfg, &dstCfg)
 	backend := &recordingBackend{Backend: p.backend}
 

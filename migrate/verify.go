@@ -176,6 +176,8 @@ func (s *source) memoryDigest(ctx context.Context) (send func()) {
 		}
 	}
 	dig := &wire.MemoryDigest{Checksum: h.sum(), Pages: uint64(len(h))}
+	// Kept on the record too, for a destination the stream fails.
+	s.cfg.Handoff.setDigest(MemoryDigest{Checksum: dig.Checksum, Pages: dig.Pages})
 	return func() {
 		if err := s.conn.Send(ctx, dig); err != nil {
 			s.cfg.Logger.Error("sending the memory digest for the check after the handoff", "err", err)
@@ -189,6 +191,13 @@ func (s *source) memoryDigest(ctx context.Context) (send func()) {
 type lateMetrics interface {
 	MemoryLate(ctx context.Context, result string)
 }
+
+// lateAskPatience is how long a destination whose stream failed before
+// the memory digest asks the source's record for it: long enough for a
+// partition across the handoff to heal and the source to learn the
+// outcome (it asks our record with the same backoff) and hash its copy.
+// The migration's end waits for it; the guest runs meanwhile.
+const lateAskPatience = time.Minute
 
 // lateWaitPerGiB is how long the destination allows the source per GiB of
 // guest memory to hash it after the handoff, beyond the I/O timeout: far
@@ -207,6 +216,18 @@ func (d *destination) verifyLate(ctx context.Context, resumed time.Time) {
 	wait := d.cfg.IOTimeout + time.Duration(float64(lateWaitPerGiB)*float64(d.ram.pages*vmm.PageSize)/(1<<30))
 	d.conn.SetIOTimeout(wait)
 	dig, err := d.recvDigest(ctx)
+	var remote *wire.RemoteError
+	if err != nil && !errors.As(err, &remote) {
+		// The stream failed, not the source's hashing: its record keeps
+		// the digest once it has one.
+		d.cfg.Logger.Warn("the memory digest did not come over the stream; asking the source's record", "err", err, "for", lateAskPatience)
+		if pd, perr := d.askDigest(ctx, lateAskPatience); perr == nil {
+			d.cfg.Logger.Info("took the memory digest from the source's record")
+			dig, err = &wire.MemoryDigest{Checksum: pd.Checksum, Pages: pd.Pages}, nil
+		} else {
+			err = fmt.Errorf("%w; the source's record: %w", err, perr)
+		}
+	}
 	switch {
 	case err != nil:
 		late.Result, late.Error = schema.MemoryLateUnavailable, err.Error()
@@ -253,5 +274,36 @@ func (d *destination) recvDigest(ctx context.Context) (*wire.MemoryDigest, error
 		default:
 			return nil, &wire.UnexpectedMessageError{Got: m.Type(), Want: wire.TypeMemoryDigest}
 		}
+	}
+}
+
+// askDigest asks the source's record for its memory digest until it has
+// one, for up to patience.
+func (d *destination) askDigest(ctx context.Context, patience time.Duration) (MemoryDigest, error) {
+	if d.cfg.AskPeerDigest == nil || d.cfg.PeerAPI == "" {
+		return MemoryDigest{}, errors.New("not asked: the source's API is not known")
+	}
+	ctx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	wait := handoffPollFirst
+	var last error
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 2*time.Second)
+		dig, ok, err := d.cfg.AskPeerDigest(qctx, d.cfg.PeerAPI, d.id)
+		qcancel()
+		switch {
+		case err == nil && ok:
+			return dig, nil
+		case err == nil:
+			last = errors.New("it holds no digest")
+		default:
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return MemoryDigest{}, fmt.Errorf("no digest within %v: %w", patience, last)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, handoffPollMax)
 	}
 }

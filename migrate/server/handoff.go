@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +32,12 @@ type HandoffStatus struct {
 	// CancelledBy is who cancelled the migration here, once a cancel was
 	// accepted: a peer whose stream broke asks for it.
 	CancelledBy string `json:"cancelled_by,omitempty"`
+	// MemoryDigest (hex) and MemoryPages are a source's checksum of its
+	// guest memory as frozen at the pause, once it has hashed it for the
+	// check after the handoff: a destination whose stream broke before
+	// the digest came asks for it here.
+	MemoryDigest string `json:"memory_digest,omitempty"`
+	MemoryPages  uint64 `json:"memory_pages,omitempty"`
 }
 
 // ResolveRequest is the body of POST /v1/migrations/ID/resolve.
@@ -73,7 +80,11 @@ func (s *Server) handoff(id string) (HandoffStatus, *migrate.Handoff, bool) {
 	}
 	st, pending := e.h.State()
 	by, _ := e.ctl.CancelledBy()
-	return HandoffStatus{ID: id, Role: e.role.String(), State: st, Pending: pending, CancelledBy: by}, e.h, true
+	hs := HandoffStatus{ID: id, Role: e.role.String(), State: st, Pending: pending, CancelledBy: by}
+	if d, ok := e.h.Digest(); ok {
+		hs.MemoryDigest, hs.MemoryPages = hex.EncodeToString(d.Checksum[:]), d.Pages
+	}
+	return hs, e.h, true
 }
 
 func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
@@ -165,6 +176,28 @@ func (s *Server) askPeer(ctx context.Context, addr string, id migrate.ID) (migra
 	}
 	st, err := NewClient(addr, hc, s.cfg.ClientTLS != nil).Handoff(ctx, id.String())
 	return st.State, err
+}
+
+// askPeerDigest implements migrate.AskPeerDigest over the source
+// server's API.
+func (s *Server) askPeerDigest(ctx context.Context, addr string, id migrate.ID) (migrate.MemoryDigest, bool, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	if s.cfg.ClientTLS != nil {
+		hc.Transport = &http.Transport{TLSClientConfig: s.cfg.ClientTLS}
+	}
+	st, err := NewClient(addr, hc, s.cfg.ClientTLS != nil).Handoff(ctx, id.String())
+	if err != nil || st.MemoryDigest == "" {
+		return migrate.MemoryDigest{}, false, err
+	}
+	var d migrate.MemoryDigest
+	if len(st.MemoryDigest) != hex.EncodedLen(len(d.Checksum)) {
+		return migrate.MemoryDigest{}, false, fmt.Errorf("the source's record at %s: memory digest of %d characters, want %d hex", addr, len(st.MemoryDigest), hex.EncodedLen(len(d.Checksum)))
+	}
+	if _, err := hex.Decode(d.Checksum[:], []byte(st.MemoryDigest)); err != nil {
+		return migrate.MemoryDigest{}, false, fmt.Errorf("the source's record at %s: memory digest %q is not %d hex bytes", addr, st.MemoryDigest, len(d.Checksum))
+	}
+	d.Pages = st.MemoryPages
+	return d, true, nil
 }
 
 // decodeJSON decodes one JSON object from r's body, refusing anything

@@ -267,7 +267,7 @@ func (s *Server) migrationConfig(c migrate.Config, id migrate.ID, role schema.Ro
 	c.Tracer, c.Metrics, c.Logger = s.cfg.Tracer, s.cfg.Metrics, s.log
 	e := s.track(id, role)
 	c.Handoff, c.Control, c.AskPeer, c.PeerAPI = e.h, e.ctl, s.askPeer, peerAPI
-	c.AskPeerCancelled = s.askPeerCancelled
+	c.AskPeerCancelled, c.AskPeerDigest = s.askPeerCancelled, s.askPeerDigest
 	if s.peerAPI == nil {
 		s.peerAPI = make(map[string]string)
 	}

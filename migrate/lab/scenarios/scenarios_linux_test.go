@@ -15,8 +15,6 @@ import (
 	"github.com/migtrace/migtrace/migrate/server"
 	"github.com/migtrace/migtrace/migrate/server/servertest"
 	"github.com/migtrace/migtrace/migrate/vmm"
-	"github.com/migtrace/migtrace/migrate/wire"
-	checkrules "github.com/migtrace/migtrace/report"
 	"github.com/migtrace/migtrace/report/otlpread"
 	"github.com/migtrace/migtrace/report/render"
 	"github.com/migtrace/migtrace/tracing/model"
@@ -541,25 +539,11 @@ func TestHandoffPartition(t *testing.T) {
 				if m.Source.Migration.Handoff != migrate.HandoffCompleted || m.Destination.Migration.Handoff != migrate.HandoffResumed {
 					t.Errorf("handoff records: source %q, destination %q; want completed, resumed", m.Source.Migration.Handoff, m.Destination.Migration.Handoff)
 				}
-				if cut.Frame != wire.TypeResumed {
-					check(t, m, 0)
-					return
-				}
-				// The source learns the outcome only after the heal, from
-				// the destination's record, and sends its memory digest
-				// then: the destination stopped waiting for it during the
-				// partition. The comparison after the handoff was never
-				// made, and check says so rather than passing.
-				out := check(t, m, 1)
-				for _, line := range strings.Split(out, "\n") {
-					if strings.HasPrefix(strings.TrimSpace(line), "FAIL") &&
-						(!strings.Contains(line, checkrules.RuleMemoryLate) || !strings.Contains(line, schema.MemoryLateUnavailable)) {
-						t.Errorf("a failure other than the unmade late comparison: %s", line)
-					}
-				}
-				if !strings.Contains(out, checkrules.RuleMemoryLate) {
-					t.Errorf("check does not report the unmade comparison after the handoff")
-				}
+				// Where the partition kept the memory digest off the
+				// stream (Resumed lost: the source learns the outcome only
+				// after the heal), the destination took it from the
+				// source's record: memory is verified all the same.
+				check(t, m, 0)
 				return
 			}
 			if m.Source.Migration.Handoff != migrate.HandoffAborted || m.Destination.Migration.Handoff != migrate.HandoffAborted {
