@@ -134,8 +134,13 @@ Jaeger.`,
 			out := cmd.OutOrStdout()
 			m := st.Migration
 			outcome := migrationOutcome{ID: id, Result: m.Result, Error: m.Error, ErrorPhase: m.ErrorPhase}
+			var lateErr error
 			if m.Result == schema.ResultSuccess {
 				outcome.VMRunsOn = addrs[1]
+				outcome.MemoryAfterHandoff, lateErr = lateVerdict(m.Detail, addrs[1])
+				if lateErr != nil {
+					outcome.Error = lateErr.Error()
+				}
 			}
 			if err := printMigration(out, ms, format, outcome); err != nil {
 				return err
@@ -154,7 +159,7 @@ Jaeger.`,
 				}
 			}
 			fmt.Fprintf(tel.stderr(cmd), "trace: %s (read it with 'migtrace report phases %s')\n", tel.traceFile, tel.traceFile)
-			return nil
+			return lateErr
 		},
 	}
 	f := cmd.Flags()

@@ -158,8 +158,15 @@ running there), 2 for bad flags.`,
 					}
 				}
 			}
+			var lateErr error
 			if out.Result == schema.ResultSuccess {
 				out.VMRunsOn = to
+				if m := st.Migration; m != nil {
+					out.MemoryAfterHandoff, lateErr = lateVerdict(m.Detail, to)
+					if lateErr != nil {
+						out.Error = lateErr.Error()
+					}
+				}
 			} else {
 				where, verified := whereIsTheVM(from, id, srcSt, srcErr)
 				out.Error += "; " + where
@@ -173,7 +180,7 @@ running there), 2 for bad flags.`,
 			if out.Result != schema.ResultSuccess {
 				return errors.New(out.Error)
 			}
-			return nil
+			return lateErr
 		},
 	}
 	f := cmd.Flags()
@@ -300,6 +307,29 @@ type migrationOutcome struct {
 	ErrorPhase string `json:"error_phase,omitempty"`
 	// VMRunsOn is the server a server confirmed runs the VM, if any.
 	VMRunsOn string `json:"vm_runs_on,omitempty"`
+	// MemoryAfterHandoff is the destination's comparison of all guest
+	// memory made after the handoff (a schema.MemoryLate* value), when
+	// its memory verification made one.
+	MemoryAfterHandoff string `json:"memory_after_handoff,omitempty"`
+}
+
+// lateVerdict reads the destination's comparison of guest memory made
+// after the handoff. The migration succeeded, and the guest runs at
+// runsOn, whatever it says; anything but a match is an error all the
+// same, so that migrate and demo never exit 0 on memory that differed
+// from the source's or that could not be compared.
+func lateVerdict(d *model.Side, runsOn string) (string, error) {
+	if d == nil || d.MemoryLate == nil {
+		return "", nil
+	}
+	switch l := d.MemoryLate; l.Result {
+	case schema.MemoryLateMatch:
+		return l.Result, nil
+	case schema.MemoryLateMismatch:
+		return l.Result, fmt.Errorf("GUEST MEMORY DIFFERS: the guest runs on %s, but the comparison after the handoff found its memory different from the source's at the pause", runsOn)
+	default:
+		return l.Result, fmt.Errorf("guest memory not verified: the guest runs on %s, but the comparison after the handoff could not be made: %s", runsOn, l.Error)
+	}
 }
 
 // printMigration prints the migration's tables (see printMigrationTables)

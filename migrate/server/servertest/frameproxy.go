@@ -45,6 +45,11 @@ const (
 	ForwardThenHold
 	// Hold stops the stream in both directions with this frame undelivered.
 	Hold
+	// ForwardCorrupted passes the frame on with a byte of its page data
+	// flipped, where no frame checksum looks (docs/protocol.md §3): in
+	// its last page, of a PageData, and of a PageList the page with the
+	// highest number. Other frames pass unchanged.
+	ForwardCorrupted
 )
 
 // FrameProxy fronts a migtrace server: every connection to it goes to the
@@ -181,6 +186,9 @@ func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
 			sent += int64(len(hdr) + len(payload))
 			time.Sleep(time.Until(start.Add(time.Duration(float64(sent) / float64(rate) * float64(time.Second)))))
 		}
+		if act == ForwardCorrupted {
+			corruptPages(wire.Type(hdr[0]), payload)
+		}
 		if _, err := to.Write(append(hdr, payload...)); err != nil {
 			return
 		}
@@ -221,6 +229,19 @@ func readHead(r *bufio.Reader) ([]byte, error) {
 		}
 		if bytes.Equal(line, []byte("\r\n")) {
 			return head, nil
+		}
+	}
+}
+
+// corruptPages flips a byte of the page data of a PageData or PageList
+// payload.
+func corruptPages(t wire.Type, payload []byte) {
+	switch {
+	case t == wire.TypePageData && len(payload) > 12:
+		payload[len(payload)-1] ^= 0x5a
+	case t == wire.TypePageList && len(payload) > 4+wire.PageSize:
+		if n := int(binary.BigEndian.Uint32(payload)); n > 0 && len(payload) >= 4+n*wire.PageSize {
+			payload[4+(n-1)*wire.PageSize] ^= 0x5a
 		}
 	}
 }
