@@ -515,6 +515,16 @@ func newStatusCommand() *cobra.Command {
 					if d.DowntimeNs > 0 {
 						ew.Printf("downtime:  %v\n", time.Duration(d.DowntimeNs))
 					}
+					if l := d.MemoryLate; l != nil {
+						note := ""
+						switch l.Result {
+						case schema.MemoryLateMismatch:
+							note = ": GUEST MEMORY DIFFERS from the source's at the pause"
+						case schema.MemoryLateUnavailable:
+							note = ": not verified (" + l.Error + ")"
+						}
+						ew.Printf("memory:    compared after the handoff, %s%s\n", l.Result, note)
+					}
 				}
 			}
 			return ew.Err()

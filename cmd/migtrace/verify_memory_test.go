@@ -87,6 +87,10 @@ func TestMigrateOverACorruptingLink(t *testing.T) {
 				if d := dstSt.Migration.Detail; d == nil || d.Verified() {
 					t.Errorf("the destination's record calls the migration verified: %+v", d)
 				}
+				st := servertest.Run(t, bin, "status", "--server", dst.Addr())
+				if want := "memory:    compared after the handoff, mismatch: GUEST MEMORY DIFFERS"; !strings.Contains(st.Stdout+st.Stderr, want) {
+					t.Errorf("migtrace status does not say %q: %s", want, st)
+				}
 			}
 			t.Logf("verify %s: exit %d, stderr:\n%s", tc.verify, r.Code, r.Stderr)
 		})
