@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/migtrace/migtrace/migrate/vmm"
@@ -194,10 +195,12 @@ type lateMetrics interface {
 
 // lateAskPatience is how long a destination whose stream failed before
 // the memory digest asks the source's record for it: long enough for a
-// partition across the handoff to heal and the source to learn the
-// outcome (it asks our record with the same backoff) and hash its copy.
-// The migration's end waits for it; the guest runs meanwhile.
-const lateAskPatience = time.Minute
+// short partition across the handoff to heal and the source to learn the
+// outcome (it asks our record with the same backoff, at most a second
+// apart) and hash its copy. The migration's end waits for it, with the
+// guest running; a source host that died without a word costs that wait
+// too, since nothing tells it from a partition.
+const lateAskPatience = 15 * time.Second
 
 // lateWaitPerGiB is how long the destination allows the source per GiB of
 // guest memory to hash it after the handoff, beyond the I/O timeout: far
@@ -296,6 +299,11 @@ func (d *destination) askDigest(ctx context.Context, patience time.Duration) (Me
 			return dig, nil
 		case err == nil:
 			last = errors.New("it holds no digest")
+		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, ErrUnknownMigration):
+			// The source's server is gone, or restarted without the
+			// record: no digest will ever be there. A partition, by
+			// contrast, only times out, and may heal.
+			return MemoryDigest{}, err
 		default:
 			last = err
 		}

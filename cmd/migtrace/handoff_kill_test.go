@@ -71,7 +71,7 @@ func testHandoffKill(t *testing.T, bin string, row killRow) {
 	)
 	hit := make(chan struct{})
 	var once sync.Once
-	proxy.OnFrame = func(dir servertest.Direction, typ wire.Type) servertest.Action {
+	proxy.SetOnFrame(func(dir servertest.Direction, typ wire.Type) servertest.Action {
 		mu.Lock()
 		defer mu.Unlock()
 		if dir == servertest.ToDestination && typ == wire.TypeFinish && row.msg != wire.TypeFinish {
@@ -84,7 +84,7 @@ func testHandoffKill(t *testing.T, bin string, row killRow) {
 		}
 		once.Do(func() { close(hit) })
 		return row.act
-	}
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

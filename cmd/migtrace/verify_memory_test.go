@@ -45,7 +45,7 @@ func TestMigrateOverACorruptingLink(t *testing.T) {
 			// fail the continuity check before any memory check; the
 			// guest rewrites few of the others before the last round.
 			var rounds, runs atomic.Int32
-			link.OnFrame = func(d servertest.Direction, typ wire.Type) servertest.Action {
+			link.SetOnFrame(func(d servertest.Direction, typ wire.Type) servertest.Action {
 				if d != servertest.ToDestination {
 					return servertest.Forward
 				}
@@ -58,7 +58,7 @@ func TestMigrateOverACorruptingLink(t *testing.T) {
 					}
 				}
 				return servertest.Forward
-			}
+			})
 			r := servertest.Migrate(t, bin, link.Addr(), dst.Addr(), "-o", "json")
 			if r.Code == 0 || !strings.Contains(r.Stderr, tc.stderr) {
 				t.Fatalf("migrate over a corrupting link: want a failure saying %q; %s", tc.stderr, r)

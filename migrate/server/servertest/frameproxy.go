@@ -54,15 +54,13 @@ const (
 
 // FrameProxy fronts a migtrace server: every connection to it goes to the
 // server. API requests pass through untouched; in a migration stream
-// (after the upgrade's 101 answer) it reads each frame and asks OnFrame
+// (after the upgrade's 101 answer) it reads each frame and asks SetOnFrame's function
 // what to do, which is how a test stops a migration at an exact message
 // and then kills a process, or cuts the stream.
 type FrameProxy struct {
 	ln     net.Listener
 	target string
-	// OnFrame decides each stream frame's fate; nil forwards all. It runs
-	// on the proxy's goroutine for that direction, so it may block.
-	OnFrame func(Direction, wire.Type) Action
+	onFrame atomic.Pointer[func(Direction, wire.Type) Action] // SetOnFrame
 
 	rate atomic.Int64 // SetRate
 
@@ -84,6 +82,17 @@ func NewFrameProxy(tb testing.TB, target string) *FrameProxy {
 	go p.accept()
 	tb.Cleanup(p.Close)
 	return p
+}
+
+// SetOnFrame sets what decides each stream frame's fate; without one,
+// or with nil, every frame is forwarded. f runs on the proxy's goroutine
+// for that direction, so it may block.
+func (p *FrameProxy) SetOnFrame(f func(Direction, wire.Type) Action) {
+	if f == nil {
+		p.onFrame.Store(nil)
+		return
+	}
+	p.onFrame.Store(&f)
 }
 
 // SetRate paces each direction's stream frames to at most bytesPerSec
@@ -174,8 +183,8 @@ func (p *FrameProxy) pipe(from, to net.Conn, dir Direction) {
 			<-p.cut // a held stream delivers nothing more, and stays open
 			return
 		}
-		if p.OnFrame != nil {
-			act = p.OnFrame(dir, wire.Type(hdr[0]))
+		if f := p.onFrame.Load(); f != nil {
+			act = (*f)(dir, wire.Type(hdr[0]))
 		}
 		if act == Hold {
 			p.hold()
