@@ -58,8 +58,8 @@ const (
 // what to do, which is how a test stops a migration at an exact message
 // and then kills a process, or cuts the stream.
 type FrameProxy struct {
-	ln     net.Listener
-	target string
+	ln      net.Listener
+	target  string
 	onFrame atomic.Pointer[func(Direction, wire.Type) Action] // SetOnFrame
 
 	rate atomic.Int64 // SetRate
