@@ -22,8 +22,14 @@ type guestMemory struct {
 	pages uint64
 	// dirty has one bit per page: bit p%64 of dirty[p/64]. Guests set bits
 	// with atomic OR; TakeDirty clears them with atomic swaps.
-	dirty   []atomic.Uint64
-	stripes [stripeCount]sync.Mutex
+	dirty []atomic.Uint64
+	// nonEmpty has one bit per word of dirty, set whenever a bit of that
+	// word is: TakeDirty visits only those words, so harvesting a mostly
+	// clean log of a large guest (the pause's, in a converged migration)
+	// costs what is dirty, not a walk of every word. A set bit may cover
+	// a word already emptied; a word with a bit set always has its bit.
+	nonEmpty []atomic.Uint64
+	stripes  [stripeCount]sync.Mutex
 }
 
 func newGuestMemory(bytes uint64) (*guestMemory, error) {
@@ -35,10 +41,12 @@ func newGuestMemory(bytes uint64) (*guestMemory, error) {
 	// and not yet resident; untouched guest pages cost nothing.
 	ram := make([]byte, bytes)
 	adviseHugePages(ram)
+	words := (pages + 63) / 64
 	return &guestMemory{
-		ram:   ram,
-		pages: pages,
-		dirty: make([]atomic.Uint64, (pages+63)/64),
+		ram:      ram,
+		pages:    pages,
+		dirty:    make([]atomic.Uint64, words),
+		nonEmpty: make([]atomic.Uint64, (words+63)/64),
 	}, nil
 }
 
@@ -71,8 +79,26 @@ func (m *guestMemory) beginGuestWrite(p uint64) []byte {
 }
 
 func (m *guestMemory) endGuestWrite(p uint64) {
-	m.dirty[p/64].Or(1 << (p % 64))
+	m.markDirty(p/64, 1<<(p%64))
 	m.stripes[p%stripeCount].Unlock()
+}
+
+// markDirty sets bits in dirty word w, then its summary bit: in that
+// order, so a harvest that clears the summary bit before it takes the
+// word (TakeDirty) never leaves a set bit behind a clear summary.
+func (m *guestMemory) markDirty(w, bits uint64) {
+	m.dirty[w].Or(bits)
+	m.nonEmpty[w/64].Or(1 << (w % 64))
+}
+
+// clearDirty empties the whole dirty log.
+func (m *guestMemory) clearDirty() {
+	for i := range m.dirty {
+		m.dirty[i].Store(0)
+	}
+	for i := range m.nonEmpty {
+		m.nonEmpty[i].Store(0)
+	}
 }
 
 // checkRange validates [first, first+count) against guest memory.
@@ -229,23 +255,38 @@ func (vm *VM) TakeDirty(first, count uint64, bitmap []uint64) error {
 	}
 	out := bitmap[:pagebits.Words(count)]
 	clear(out)
-	forEachWord(first, count, func(w, lo, n uint64) {
-		word := &m.dirty[w]
-		shift := lo - w*64
-		mask := lowBits(n) << shift
-		// Most words are clean in a converging migration: a plain load
-		// skips the locked instruction for them.
-		if word.Load()&mask == 0 {
-			return
+	if count == 0 {
+		return nil
+	}
+	end := first + count // exclusive
+	firstWord, lastWord := first/64, (end-1)/64
+	for sw := firstWord / 64; sw <= lastWord/64; sw++ {
+		summary := m.nonEmpty[sw].Load()
+		for summary != 0 {
+			w := sw*64 + uint64(bits.TrailingZeros64(summary))
+			summary &= summary - 1
+			if w < firstWord || w > lastWord {
+				continue
+			}
+			lo := max(first, w*64)
+			n := min(w*64+64, end) - lo
+			shift := lo - w*64
+			mask := lowBits(n) << shift
+			word := &m.dirty[w]
+			var taken uint64
+			if mask == ^uint64(0) {
+				// The whole word is taken: clear its summary bit first,
+				// so a write racing with the swap sets it again.
+				m.nonEmpty[sw].And(^(1 << (w % 64)))
+				taken = word.Swap(0)
+			} else {
+				taken = word.And(^mask) & mask
+			}
+			if taken != 0 {
+				pagebits.Put(out, lo-first, n, taken>>shift)
+			}
 		}
-		var taken uint64
-		if mask == ^uint64(0) {
-			taken = word.Swap(0)
-		} else {
-			taken = word.And(^mask) & mask
-		}
-		pagebits.Put(out, lo-first, n, taken>>shift)
-	})
+	}
 	return nil
 }
 
@@ -263,7 +304,7 @@ func (vm *VM) RestoreDirty(first, count uint64, bitmap []uint64) error {
 	}
 	forEachWord(first, count, func(w, lo, n uint64) {
 		if bits := pagebits.Extract(bitmap, lo-first, n); bits != 0 {
-			m.dirty[w].Or(bits << (lo - w*64))
+			m.markDirty(w, bits<<(lo-w*64))
 		}
 	})
 	return nil

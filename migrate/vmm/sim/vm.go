@@ -112,9 +112,7 @@ func (vm *VM) Boot(ctx context.Context) error {
 	vm.memMu.Lock()
 	if vm.touched.Swap(false) {
 		clear(vm.mem.ram)
-		for i := range vm.mem.dirty {
-			vm.mem.dirty[i].Store(0)
-		}
+		vm.mem.clearDirty()
 	}
 	initRing(vm.mem)
 	vm.memMu.Unlock()
