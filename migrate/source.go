@@ -199,9 +199,10 @@ func (s *source) pause(ctx context.Context, _ *model.PhaseTiming) error {
 			return hashResult{h: h, err: err}
 		}
 	case VerifySampled:
-		pages := samplePages(s.ram.pages, SamplePages)
 		scan = func() hashResult {
-			samples, err := sampleHashes(s.vm, pages)
+			// Drawn here, off the pause's own path (0.1-0.2 ms), yet
+			// after the pause all the same.
+			samples, err := sampleHashes(s.vm, samplePages(s.ram.pages, SamplePages))
 			return hashResult{samples: samples, err: err}
 		}
 	default:
