@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/migtrace/migtrace/migrate"
 	"github.com/migtrace/migtrace/tracing/schema"
@@ -170,22 +169,14 @@ func (s *Server) askPeerOf(ctx context.Context, id string) (migrate.HandoffState
 
 // askPeer implements migrate.AskPeer over the peer server's API.
 func (s *Server) askPeer(ctx context.Context, addr string, id migrate.ID) (migrate.HandoffState, error) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	if s.cfg.ClientTLS != nil {
-		hc.Transport = &http.Transport{TLSClientConfig: s.cfg.ClientTLS}
-	}
-	st, err := NewClient(addr, hc, s.cfg.ClientTLS != nil).Handoff(ctx, id.String())
+	st, err := s.peerClient(addr).Handoff(ctx, id.String())
 	return st.State, err
 }
 
 // askPeerDigest implements migrate.AskPeerDigest over the source
 // server's API.
 func (s *Server) askPeerDigest(ctx context.Context, addr string, id migrate.ID) (migrate.MemoryDigest, bool, error) {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	if s.cfg.ClientTLS != nil {
-		hc.Transport = &http.Transport{TLSClientConfig: s.cfg.ClientTLS}
-	}
-	st, err := NewClient(addr, hc, s.cfg.ClientTLS != nil).Handoff(ctx, id.String())
+	st, err := s.peerClient(addr).Handoff(ctx, id.String())
 	if err != nil || st.MemoryDigest == "" {
 		return migrate.MemoryDigest{}, false, err
 	}
