@@ -59,17 +59,11 @@ func BenchmarkTracingOverhead(b *testing.B) {
 
 // processCPU is the user plus system time this process has used.
 func processCPU() time.Duration {
-	user, sys := processUserSys()
-	return user + sys
-}
-
-// processUserSys is the user and the system time this process has used.
-func processUserSys() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, 0
+		return 0
 	}
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTelemetryCPU measures what full telemetry costs a whole
@@ -112,13 +106,13 @@ func benchTelemetryCPU(b *testing.B, memBytes uint64) {
 	}
 	var diffs, base []float64
 	for i := 0; i < b.N; i++ {
-		var t, u cpuTime
+		var t, u float64
 		if i%2 == 0 {
 			t, u = m.cpu(b, traced, flush), m.cpu(b, Config{}, nil)
 		} else {
 			u, t = m.cpu(b, Config{}, nil), m.cpu(b, traced, flush)
 		}
-		diffs, base = append(diffs, t.total()-u.total()), append(base, u.total())
+		diffs, base = append(diffs, t-u), append(base, u)
 	}
 	mean, half := meanCI(diffs)
 	u, _ := meanCI(base)
@@ -128,10 +122,6 @@ func benchTelemetryCPU(b *testing.B, memBytes uint64) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// cpuTime is a migration's process CPU time, in ns.
-type cpuTime struct{ user, sys float64 }
-
-func (c cpuTime) total() float64 { return c.user + c.sys }
 
 // meanCI is the mean of v and the half-width of its 95 % confidence
 // interval (1.96 standard errors).
@@ -185,11 +175,11 @@ func newMigrator(b *testing.B, memBytes uint64) *migrator {
 // process CPU time it took, in ns, with flush (the exporter's work for
 // this migration's spans, which its batch processor would otherwise do
 // later, maybe in another migration's window) and a collection.
-func (m *migrator) cpu(b *testing.B, cfg Config, flush func()) cpuTime {
+func (m *migrator) cpu(b *testing.B, cfg Config, flush func()) float64 {
 	sc, dc := tcpPair(b)
 	id := NewID()
 	srcErr := make(chan error, 1)
-	user0, sys0 := processUserSys()
+	start := processCPU()
 	go func() {
 		_, err := RunSource(context.Background(), sc, m.vm, id, cfg)
 		srcErr <- err
@@ -205,9 +195,9 @@ func (m *migrator) cpu(b *testing.B, cfg Config, flush func()) cpuTime {
 		flush()
 	}
 	runtime.GC()
-	user, sys := processUserSys()
+	d := processCPU() - start
 	m.vm = next
-	return cpuTime{user: float64(user - user0), sys: float64(sys - sys0)}
+	return float64(d.Nanoseconds())
 }
 
 func (m *migrator) close() { _ = m.vm.Destroy() }
