@@ -265,20 +265,12 @@ func (d *destination) verifyLate(ctx context.Context, resumed time.Time) {
 // the source's record, and the stream may still deliver it.
 func (d *destination) recvDigest(ctx context.Context) (*wire.MemoryDigest, error) {
 	for {
-		m, err := d.conn.Recv(ctx)
-		if err != nil {
-			return nil, err
-		}
-		switch m := m.(type) {
-		case *wire.MemoryDigest:
-			return m, nil
-		case *wire.Handoff:
+		dig, err := wire.Expect[*wire.MemoryDigest](ctx, d.conn)
+		var unexpected *wire.UnexpectedMessageError
+		if errors.As(err, &unexpected) && unexpected.Got == wire.TypeHandoff {
 			continue
-		case *wire.Error:
-			return nil, &wire.RemoteError{Phase: schema.Phase(m.Phase), Message: m.Message}
-		default:
-			return nil, &wire.UnexpectedMessageError{Got: m.Type(), Want: wire.TypeMemoryDigest}
 		}
+		return dig, err
 	}
 }
 
