@@ -15,15 +15,7 @@ import (
 // the summary of non-empty words never hides a set bit.
 func TestDirtyLogLosesNoWriteToConcurrentHarvests(t *testing.T) {
 	const pages = 64*64*3 + 77 // three summary words and a ragged end
-	be, err := New(WithMemory(pages*vmm.PageSize), WithDirtyRate(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := be.NewVM(be.DefaultSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Destroy()
+	vm := newTestVM(t, WithMemory(pages*vmm.PageSize), WithDirtyRate(0))
 	m := vm.mem
 	const writers, writes = 4, 20000
 	written := make([]pagebits.Bitmap, writers)

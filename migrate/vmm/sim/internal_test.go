@@ -11,6 +11,22 @@ import (
 	"github.com/migtrace/migtrace/migrate/vmm"
 )
 
+// newTestVM creates a VM of a backend made with opts, destroyed when the
+// test ends.
+func newTestVM(t *testing.T, opts ...Option) *VM {
+	t.Helper()
+	b, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := b.NewVM(b.DefaultSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = vm.Destroy() })
+	return vm
+}
+
 func TestScaleToTicks(t *testing.T) {
 	tests := []struct {
 		name string

@@ -12,15 +12,7 @@ import (
 // VisitPages shows each page in place with the bytes ReadPages copies out,
 // and refuses a range outside guest memory.
 func TestVisitPagesMatchesReadPages(t *testing.T) {
-	b, err := New(WithMemory(4<<20), WithDirtyRate(1<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := b.NewVM(b.DefaultSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Destroy()
+	vm := newTestVM(t, WithMemory(4<<20), WithDirtyRate(1<<20))
 	ctx := context.Background()
 	if err := vm.Boot(ctx); err != nil {
 		t.Fatal(err)
@@ -34,7 +26,7 @@ func TestVisitPagesMatchesReadPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := uint64(0)
-	err = vm.VisitPages(0, pages, func(p uint64, data []byte) {
+	err := vm.VisitPages(0, pages, func(p uint64, data []byte) {
 		if p != seen || !bytes.Equal(data, want[p*vmm.PageSize:(p+1)*vmm.PageSize]) {
 			t.Fatalf("page %d (visit %d) differs from ReadPages", p, seen)
 		}

@@ -13,15 +13,7 @@ import (
 // what is written through it is what ReadPages reads and the resumed
 // guest runs on.
 func TestWritablePages(t *testing.T) {
-	b, err := New(WithMemory(4<<20), WithDirtyRate(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm, err := b.NewVM(b.DefaultSpec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer vm.Destroy()
+	vm := newTestVM(t, WithMemory(4<<20), WithDirtyRate(0))
 	pages := vm.Spec().Pages()
 	for _, tc := range []struct {
 		name         string
