@@ -111,12 +111,7 @@ func TestSendRoundFrames(t *testing.T) {
 			return f[wire.TypePageList] > 0 && f[wire.TypePageList] < 20 && f[wire.TypePageData] > 0 && f[wire.TypePageData] < 100
 		}},
 	} {
-		backend, err := sim.New(sim.WithMemory(pages*vmm.PageSize), sim.WithDirtyRate(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srcVM, _ := backend.NewVM(backend.DefaultSpec())
-		dstVM, _ := backend.NewVM(backend.DefaultSpec())
+		srcVM, dstVM := idleVMPair(t, pages)
 		mem := make([]byte, pages*vmm.PageSize)
 		for i := range mem {
 			mem[i] = byte(i/vmm.PageSize*7 + i)
@@ -201,12 +196,7 @@ func TestRamPull(t *testing.T) {
 		{"all", [][2]uint64{{0, pages}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			backend, err := sim.New(sim.WithMemory(pages*vmm.PageSize), sim.WithDirtyRate(0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcVM, _ := backend.NewVM(backend.DefaultSpec())
-			dstVM, _ := backend.NewVM(backend.DefaultSpec())
+			srcVM, dstVM := idleVMPair(t, pages)
 			mem := make([]byte, pages*vmm.PageSize)
 			for i := range mem {
 				mem[i] = byte(i/vmm.PageSize + i)
@@ -258,4 +248,24 @@ func TestRamPull(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idleVMPair makes two sim VMs of pages pages whose guests never run, a
+// source and a destination, destroyed when the test ends.
+func idleVMPair(t *testing.T, pages uint64) (src, dst vmm.VM) {
+	t.Helper()
+	backend, err := sim.New(sim.WithMemory(pages*vmm.PageSize), sim.WithDirtyRate(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vms := make([]vmm.VM, 2)
+	for i := range vms {
+		vm, err := backend.NewVM(backend.DefaultSpec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = vm.Destroy() })
+		vms[i] = vm
+	}
+	return vms[0], vms[1]
 }
