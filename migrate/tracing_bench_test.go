@@ -122,7 +122,6 @@ func benchTelemetryCPU(b *testing.B, memBytes uint64) {
 	b.ReportMetric(0, "ns/op")
 }
 
-
 // meanCI is the mean of v and the half-width of its 95 % confidence
 // interval (1.96 standard errors).
 func meanCI(v []float64) (mean, half float64) {
